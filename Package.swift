@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "enroll-agent",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "enroll-agent", targets: ["EnrollAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Thin system-library shims: only what Swift cannot call directly.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CTSS2", path: "Sources/CTSS2", pkgConfig: "tss2-esys",
+                       providers: [.apt(["libtss2-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .target(name: "TPMKeys", dependencies: [
+            "COpenSSL", "CTSS2",
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
+        .target(name: "CertStore"),
+        .target(name: "SCEPClient", dependencies: [
+            "TPMKeys", "COpenSSL", "CCurl",
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "EnrollAgent", dependencies: [
+            "SCEPClient", "TPMKeys", "CertStore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "TestSupport"]),
+        .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "TestSupport"]),
+        .testTarget(name: "SCEPClientTests", dependencies: [
+            "SCEPClient", "TPMKeys", "TestSupport",
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "EnrollAgentTests", dependencies: [
+            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "TestSupport",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
+        // Shared by the test targets: loopback HTTP server, real peer launchers.
+        .target(name: "TestSupport", path: "Tests/Support"),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,184 @@
+import Foundation
+import SwiftASN1
+import TPMKeys
+import X509
+
+/// What the server told us about itself, checked against the pin.
+public struct ServerProfile: Sendable {
+    public let capabilities: CACapabilities
+    public let certificates: CACertificates
+    public let algorithms: NegotiatedAlgorithms
+}
+
+/// The part of a SCEP transaction that must survive a restart so that polling
+/// resumes instead of burning a one-time challenge (RFC 8894 §3.3.3).
+public struct EnrollmentTransaction: Sendable, Equatable {
+    public var transactionID: String
+    public var messageType: MessageType
+    /// The certificate that signs our messages (self-signed for PKCSReq, the
+    /// current certificate for RenewalReq); the reply is encrypted to its key.
+    public var signerCertificateDER: [UInt8]
+    /// The issuing CA's subject and our subject: CertPoll's IssuerAndSubject.
+    public var issuerDER: [UInt8]
+    public var subjectDER: [UInt8]
+
+    public init(transactionID: String, messageType: MessageType, signerCertificateDER: [UInt8], issuerDER: [UInt8], subjectDER: [UInt8]) {
+        self.transactionID = transactionID
+        self.messageType = messageType
+        self.signerCertificateDER = signerCertificateDER
+        self.issuerDER = issuerDER
+        self.subjectDER = subjectDER
+    }
+}
+
+/// A request built and ready to send. Persist `transaction` first, then `submit`.
+public struct PreparedEnrollment: Sendable {
+    public let transaction: EnrollmentTransaction
+    let message: OutgoingPKIMessage
+}
+
+/// The certificate the CA issued, verified: our public key, issued by the pinned CA.
+public struct IssuedCertificate: Sendable {
+    public let certificate: Certificate
+    /// The CA chain up to and including the pinned CA.
+    public let chain: [Certificate]
+
+    public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString).map { $0 + "\n" } ?? "" }
+    public var chainPEM: String { chain.compactMap { try? $0.serializeAsPEM().pemString }.map { $0 + "\n" }.joined() }
+}
+
+/// How one exchange ended. PENDING and FAILURE are results, not errors.
+public enum EnrollmentOutcome: Sendable {
+    case issued(IssuedCertificate)
+    case pending
+    case rejected(FailInfo?, text: String?)
+
+    /// A message for a person, for FAILURE.
+    public static func rejectionMessage(_ failInfo: FailInfo?, _ text: String?) -> String {
+        var message = "the SCEP server refused the request"
+        if let failInfo { message += " (failInfo \(failInfo.name)): \(failInfo.explanation)" }
+        if let text, !text.isEmpty { message += "; server says: \"\(text.filter { !$0.isNewline })\"" }
+        return message
+    }
+}
+
+/// The requester's side of RFC 8894: discover, request, poll, verify.
+public struct SCEPEnrollment: Sendable {
+    public let service: SCEPService
+    public let pin: PinnedCA
+    public let preferredCipher: ContentCipher
+    public let allowWeakAlgorithms: Bool
+    public let now: @Sendable () -> Date
+    public let events: SCEPEventHandler
+
+    public init(service: SCEPService, pin: PinnedCA, preferredCipher: ContentCipher = .aes128CBC, allowWeakAlgorithms: Bool = false,
+                now: @escaping @Sendable () -> Date = { Date() }, events: @escaping SCEPEventHandler = { _ in }) {
+        self.service = service
+        self.pin = pin
+        self.preferredCipher = preferredCipher
+        self.allowWeakAlgorithms = allowWeakAlgorithms
+        self.now = now
+        self.events = events
+    }
+
+    /// GetCACaps + GetCACert, the certificates checked against the pin.
+    public func discover() async throws -> ServerProfile {
+        let capabilities = try await service.capabilities()
+        let algorithms = try capabilities.negotiate(preferredCipher: preferredCipher, allowWeakAlgorithms: allowWeakAlgorithms)
+        let raw = try await service.caCertificates()
+        let certificates = try await CACertificates.validated(raw, pin: pin, at: now())
+        return ServerProfile(capabilities: capabilities, certificates: certificates, algorithms: algorithms)
+    }
+
+    /// transactionID derived from the new public key (stable across polls, RFC 8894 §3.2.1.1).
+    public static func transactionID(for key: any EnrollmentKey) throws -> String {
+        try CryptoPrimitives.digest(.sha256, key.subjectPublicKeyInfo).map { String(format: "%02X", $0) }.joined()
+    }
+
+    /// Builds a PKCSReq (new key, self-signed signer, challenge) or, when
+    /// `renewWith` is given, a RenewalReq signed with the current certificate and key.
+    public func prepare(
+        server: ServerProfile, newKey: any EnrollmentKey, spec: CertificateRequestSpec, challenge: String?,
+        renewWith current: (certificate: Certificate, key: any EnrollmentKey)? = nil
+    ) async throws -> PreparedEnrollment {
+        let signer = try EnrollmentKeySigner(newKey)
+        let request = try await PreparedRequest.make(spec: spec, challenge: challenge, signer: signer, now: now())
+        let transactionID = try Self.transactionID(for: newKey)
+        let messageType: MessageType = current == nil ? .pkcsReq : .renewalReq
+        let signerCertificate = current?.certificate ?? request.signerCertificate
+        let signerKey = current?.key ?? newKey
+        let message = try OutgoingPKIMessage.build(
+            messageType: messageType, transactionID: transactionID, messageData: request.csrDER,
+            recipient: server.certificates.encryptionRecipient, signerCertificate: signerCertificate, signerKey: signerKey,
+            algorithms: server.algorithms)
+        let transaction = EnrollmentTransaction(
+            transactionID: transactionID, messageType: messageType,
+            signerCertificateDER: try Self.der(signerCertificate),
+            issuerDER: try Self.der(server.certificates.issuingCA.subject),
+            subjectDER: try Self.der(request.subject))
+        return PreparedEnrollment(transaction: transaction, message: message)
+    }
+
+    /// Sends a prepared request and verifies the answer.
+    /// - Parameters:
+    ///   - replyKey: the key the reply is encrypted to (the signer's key).
+    ///   - newKey: the key the issued certificate must carry.
+    public func submit(_ prepared: PreparedEnrollment, server: ServerProfile, replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
+        try await exchange(prepared.message, server: server, replyKey: replyKey, newKey: newKey)
+    }
+
+    /// CertPoll (RFC 8894 §3.3.3) for a pending transaction, signed like the original request.
+    public func poll(_ transaction: EnrollmentTransaction, server: ServerProfile, signerKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
+        let signerCertificate = try Certificate(derEncoded: transaction.signerCertificateDER)
+        let issuerAndSubject = IssuerAndSubject(
+            issuer: try ASN1Any(derEncoded: transaction.issuerDER), subject: try ASN1Any(derEncoded: transaction.subjectDER))
+        var serializer = DER.Serializer()
+        try serializer.serialize(issuerAndSubject)
+        let message = try OutgoingPKIMessage.build(
+            messageType: .certPoll, transactionID: transaction.transactionID, messageData: serializer.serializedBytes,
+            recipient: server.certificates.encryptionRecipient, signerCertificate: signerCertificate, signerKey: signerKey,
+            algorithms: server.algorithms)
+        return try await exchange(message, server: server, replyKey: signerKey, newKey: newKey)
+    }
+
+    private func exchange(_ message: OutgoingPKIMessage, server: ServerProfile, replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
+        events(.sent(messageType: message.messageType, transactionID: message.transactionID, bytes: message.der.count,
+                     method: server.algorithms.usePOST ? "POST" : "GET"))
+        let body = try await service.pkiOperation(message.der, usePOST: server.algorithms.usePOST)
+        let reply = try ParsedCertRep(body)
+        let expectation = ReplyExpectation(transactionID: message.transactionID, senderNonce: message.senderNonce,
+                                           allowedSigners: server.certificates.replySigners)
+        switch try reply.verified(against: expectation, events: events) {
+        case .pending:
+            return .pending
+        case .failure(let failInfo, let text):
+            return .rejected(failInfo, text: text)
+        case .success(let envelope):
+            let certificates = try CertRepEnvelope.openCertificates(envelope, key: replyKey, events: events)
+            return .issued(try await verifyIssued(certificates, server: server, newKey: newKey))
+        }
+    }
+
+    /// The issued certificate must carry our new public key and chain to the pinned CA.
+    func verifyIssued(_ certificates: [Certificate], server: ServerProfile, newKey: any EnrollmentKey) async throws -> IssuedCertificate {
+        let ourKey = try Certificate.PublicKey(derEncoded: newKey.subjectPublicKeyInfo)
+        guard let issued = certificates.first(where: { $0.publicKey == ourKey }) else {
+            throw SCEPError(.wrongCertificate,
+                            "the reply holds no certificate for our public key (got: \(certificates.map { "\($0.subject)" }.joined(separator: "; "))); nothing was installed")
+        }
+        let anchors = [server.certificates.issuingCA]
+        do {
+            _ = try await pin.validate(issued, intermediates: server.certificates.chain + certificates, anchors: anchors, at: now(), role: "issued")
+        } catch let error as SCEPError {
+            throw SCEPError(.wrongCertificate,
+                            "the issued certificate (issuer \(issued.issuer)) is not signed by the pinned CA \(server.certificates.issuingCA.subject): \(error.message); nothing was installed")
+        }
+        return IssuedCertificate(certificate: issued, chain: server.certificates.chain)
+    }
+
+    static func der<T: DERSerializable>(_ value: T) throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(value)
+        return serializer.serializedBytes
+    }
+}

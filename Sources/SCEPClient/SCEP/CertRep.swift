@@ -1,0 +1,215 @@
+import Foundation
+import SwiftASN1
+import TPMKeys
+import X509
+
+/// A CertRep (RFC 8894 §3.3.2) as parsed from the wire, before anything about
+/// it is trusted. `verified(...)` does the checks; nothing else reads the content.
+struct ParsedCertRep {
+    let signedData: SignedData
+    let signerInfo: SignerInfo
+    let attributes: [CMSAttribute]
+
+    /// Parses a PKIOperation reply body. BER accepted.
+    init(_ body: [UInt8]) throws {
+        do {
+            let contentInfo = try ContentInfo(berEncoded: body)
+            guard contentInfo.contentType == OID.signedData else {
+                throw SCEPError(.malformedReply, "the reply is a \(contentInfo.contentType), not a SignedData pkiMessage")
+            }
+            signedData = try SignedData(berEncoded: CACertificates.bytes(of: contentInfo.content))
+        } catch let error as SCEPError {
+            throw error
+        } catch {
+            throw SCEPError(.malformedReply, "the reply is not a CMS SignedData pkiMessage: \(error)")
+        }
+        guard signedData.signerInfos.count == 1, let signer = signedData.signerInfos.first else {
+            throw SCEPError(.malformedReply, "the reply has \(signedData.signerInfos.count) signers; SCEP replies carry exactly one")
+        }
+        guard let attributes = signer.signedAttributes else {
+            throw SCEPError(.malformedReply, "the reply has no signed attributes (messageType, pkiStatus, nonces)")
+        }
+        signerInfo = signer
+        self.attributes = attributes
+    }
+
+    func printableAttribute(_ oid: ASN1ObjectIdentifier, _ name: String) throws -> String? {
+        guard let value = try attributes.singleValue(oid) else { return nil }
+        if let printable = try? ASN1PrintableString(asn1Any: value) { return String(printable) }
+        if let utf8 = try? ASN1UTF8String(asn1Any: value) { return String(utf8) }
+        throw SCEPError(.malformedReply, "the reply's \(name) attribute is not a string")
+    }
+
+    func octetAttribute(_ oid: ASN1ObjectIdentifier, _ name: String) throws -> [UInt8]? {
+        guard let value = try attributes.singleValue(oid) else { return nil }
+        guard let octets = try? ASN1OctetString(asn1Any: value) else {
+            throw SCEPError(.malformedReply, "the reply's \(name) attribute is not an OCTET STRING")
+        }
+        return Array(octets.bytes)
+    }
+}
+
+/// A CertRep whose signature, signer, transactionID and recipientNonce have been checked.
+enum VerifiedCertRep {
+    /// SUCCESS: the degenerate PKCS#7 inside, still encrypted to our key.
+    case success(envelope: [UInt8])
+    case failure(FailInfo?, text: String?)
+    case pending
+}
+
+/// What a reply must match: the request we sent and the certificates allowed to sign.
+struct ReplyExpectation {
+    let transactionID: String
+    let senderNonce: [UInt8]
+    let allowedSigners: [Certificate]
+}
+
+extension ParsedCertRep {
+    /// RFC 8894 §3.2.1 and §3.3.2 checks, in the order that never lets an
+    /// unverified reply reach our private key.
+    func verified(against expected: ReplyExpectation, events: SCEPEventHandler) throws -> VerifiedCertRep {
+        let signerCertificate = try findSigner(expected.allowedSigners)
+
+        // Signature over the signed attributes, then messageDigest over the content.
+        guard let digest = DigestAlgorithm(objectIdentifier: signerInfo.digestAlgorithm.algorithm) else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply is signed with an unknown digest \(signerInfo.digestAlgorithm.algorithm)")
+        }
+        let signatureOID = signerInfo.signatureAlgorithm.algorithm
+        let acceptable: [ASN1ObjectIdentifier] = [OID.rsaEncryption, OID.sha1WithRSA, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA]
+        guard acceptable.contains(signatureOID) else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply's signature algorithm \(signatureOID) is not RSA PKCS#1 v1.5")
+        }
+        if digest == .sha1 {
+            events(.weakReplyAlgorithm("the server signed its reply with SHA-1"))
+        }
+        guard let signedBytes = signerInfo.signedAttributesSignedBytes else {
+            throw SCEPError(.malformedReply, "the reply has no signed attributes")
+        }
+        let spki = try signerCertificate.publicKey.subjectPublicKeyInfoDER()
+        guard try CryptoPrimitives.verifyRSASignature(Array(signerInfo.signature.bytes), over: signedBytes, digest: digest, subjectPublicKeyInfo: spki) else {
+            throw SCEPError(.badSignature, "the reply's signature does not verify with the certificate of \(signerCertificate.subject); nothing was installed")
+        }
+        let content = signedData.encapsulatedContentInfo.content.map { Array($0.bytes) } ?? []
+        guard let messageDigestValue = try attributes.singleValue(OID.messageDigest),
+              let messageDigest = try? ASN1OctetString(asn1Any: messageDigestValue) else {
+            throw SCEPError(.malformedReply, "the reply has no messageDigest attribute")
+        }
+        guard Array(messageDigest.bytes) == (try CryptoPrimitives.digest(digest, content)) else {
+            throw SCEPError(.badSignature, "the reply's content does not match its signed messageDigest; nothing was installed")
+        }
+
+        // Now the attributes can be believed.
+        guard try printableAttribute(OID.scepMessageType, "messageType") == MessageType.certRep.rawValue else {
+            throw SCEPError(.replyMismatch, "the reply is not a CertRep (messageType \(String(describing: try? printableAttribute(OID.scepMessageType, "messageType"))))")
+        }
+        let transactionID = try printableAttribute(OID.scepTransactionID, "transactionID")
+        guard transactionID == expected.transactionID else {
+            throw SCEPError(.replyMismatch, "the reply's transactionID \(transactionID ?? "(none)") is not ours (\(expected.transactionID)); nothing was installed")
+        }
+        let recipientNonce = try octetAttribute(OID.scepRecipientNonce, "recipientNonce")
+        guard recipientNonce == expected.senderNonce else {
+            throw SCEPError(.replyMismatch, "the reply's recipientNonce does not echo our senderNonce (RFC 8894 §3.2.1.5: possible replay); nothing was installed")
+        }
+        guard let statusText = try printableAttribute(OID.scepPKIStatus, "pkiStatus"), let status = PKIStatus(rawValue: statusText) else {
+            throw SCEPError(.malformedReply, "the reply has no valid pkiStatus")
+        }
+        switch status {
+        case .success:
+            guard !content.isEmpty else {
+                throw SCEPError(.malformedReply, "the SUCCESS reply carries no content")
+            }
+            return .success(envelope: content)
+        case .pending:
+            return .pending
+        case .failure:
+            let failInfoValue = (try? printableAttribute(OID.scepFailInfo, "failInfo")) ?? nil
+            let text = (try? printableAttribute(OID.scepFailInfoText, "failInfoText")) ?? nil
+            return .failure(failInfoValue.flatMap(FailInfo.init(rawValue:)), text: text)
+        }
+    }
+
+    private func findSigner(_ allowed: [Certificate]) throws -> Certificate {
+        let matches: (Certificate) -> Bool
+        switch signerInfo.signerIdentifier {
+        case .issuerAndSerialNumber(let ias):
+            matches = { ias.matches($0) }
+        case .subjectKeyIdentifier(let ski):
+            matches = { (try? $0.extensions.subjectKeyIdentifier)?.keyIdentifier == ski }
+        }
+        if let signer = allowed.first(where: matches) { return signer }
+        let embedded = (signedData.certificates ?? []).compactMap { try? Certificate(derEncoded: CACertificates.bytes(of: $0)) }
+        if let stranger = embedded.first(where: matches) {
+            throw SCEPError(.untrustedCertificate,
+                            "the reply is signed by \(stranger.subject) (issuer \(stranger.issuer)), which is not a CA/RA certificate that chains to the pinned CA; nothing was installed")
+        }
+        throw SCEPError(.untrustedCertificate, "the reply is signed by a certificate that is not one of the server's pinned CA/RA certificates; nothing was installed")
+    }
+}
+
+/// Opens the SUCCESS envelope with our key and returns the certificates of the
+/// degenerate PKCS#7 inside (RFC 8894 §3.3.2).
+enum CertRepEnvelope {
+    static func openCertificates(_ envelope: [UInt8], key: any EnrollmentKey, events: SCEPEventHandler) throws -> [Certificate] {
+        let enveloped: EnvelopedData
+        do {
+            let contentInfo = try ContentInfo(berEncoded: envelope)
+            guard contentInfo.contentType == OID.envelopedData else {
+                throw SCEPError(.malformedReply, "the reply's content is not EnvelopedData")
+            }
+            enveloped = try EnvelopedData(berEncoded: CACertificates.bytes(of: contentInfo.content))
+        } catch let error as SCEPError { throw error } catch {
+            throw SCEPError(.malformedReply, "the reply's EnvelopedData does not parse: \(error)")
+        }
+        let keyTransports = enveloped.recipientInfos.compactMap { info -> KeyTransRecipientInfo? in
+            if case .keyTransport(let ktri) = info { return ktri }
+            return nil
+        }
+        guard !keyTransports.isEmpty else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply's envelope has no RSA key-transport recipient")
+        }
+        let encryption = enveloped.encryptedContentInfo
+        guard let cipher = ContentCipher(objectIdentifier: encryption.contentEncryptionAlgorithm.algorithm) else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply is encrypted with an unsupported cipher \(encryption.contentEncryptionAlgorithm.algorithm)")
+        }
+        if cipher.isWeak {
+            events(.weakReplyAlgorithm("the server encrypted its reply with \(cipher.rawValue)"))
+        }
+        guard let ivAny = encryption.contentEncryptionAlgorithm.parameters,
+              let iv = try? ASN1OctetString(asn1Any: ivAny) else {
+            throw SCEPError(.malformedReply, "the reply's cipher parameters carry no IV")
+        }
+        guard let ciphertext = encryption.encryptedContent else {
+            throw SCEPError(.malformedReply, "the reply's envelope has no encrypted content")
+        }
+        // Several recipients are possible; the one our key can open is ours.
+        var lastError: Error = SCEPError(.decryptionFailed, "no recipient in the reply's envelope is this key")
+        for recipient in keyTransports {
+            do {
+                let contentKey = try key.decrypt(Array(recipient.encryptedKey.bytes))
+                let plaintext = try CryptoPrimitives.decrypt(Array(ciphertext.bytes), cipher: cipher, key: contentKey, iv: Array(iv.bytes))
+                return try certificates(inDegenerate: plaintext)
+            } catch {
+                lastError = error
+            }
+        }
+        if let scep = lastError as? SCEPError { throw scep }
+        throw SCEPError(.decryptionFailed, "cannot decrypt the reply with our key: \(lastError)")
+    }
+
+    static func certificates(inDegenerate bytes: [UInt8]) throws -> [Certificate] {
+        do {
+            let contentInfo = try ContentInfo(berEncoded: bytes)
+            guard contentInfo.contentType == OID.signedData else {
+                throw SCEPError(.malformedReply, "the decrypted reply is not a certs-only PKCS#7")
+            }
+            let signedData = try SignedData(berEncoded: CACertificates.bytes(of: contentInfo.content))
+            let certificates = try (signedData.certificates ?? []).map { try Certificate(derEncoded: CACertificates.bytes(of: $0)) }
+            guard !certificates.isEmpty else {
+                throw SCEPError(.malformedReply, "the decrypted reply holds no certificate")
+            }
+            return certificates
+        } catch let error as SCEPError { throw error } catch {
+            throw SCEPError(.malformedReply, "the decrypted reply is not a certs-only PKCS#7: \(error)")
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import SwiftASN1
+import TPMKeys
+import X509
+
+/// What the device asks the CA to certify, already rendered from the profile's
+/// templates. The challenge is a secret: it only ever goes into the CSR.
+public struct CertificateRequestSpec: Sendable {
+    /// Subject attributes in order, as (dotted OID, value).
+    public var subject: [(oid: String, value: String)]
+    public var dnsNames: [String] = []
+    public var emailAddresses: [String] = []
+    public var uris: [String] = []
+    /// Microsoft UPN otherName values (1.3.6.1.4.1.311.20.2.3), bound by Entra CBA and Okta.
+    public var userPrincipalNames: [String] = []
+    public var keyUsageDigitalSignature = true
+    public var keyUsageKeyEncipherment = true
+    /// Dotted OIDs; clientAuth (1.3.6.1.5.5.7.3.2) by default.
+    public var extendedKeyUsageOIDs: [String] = ["1.3.6.1.5.5.7.3.2"]
+    public var certificatePolicyOIDs: [String] = []
+
+    public init(subject: [(oid: String, value: String)]) { self.subject = subject }
+
+    /// The subject as an X.509 name. Values are UTF8String except where the
+    /// attribute type requires PrintableString (countryName, serialNumber).
+    public func distinguishedName() throws -> DistinguishedName {
+        let printableOnly: Set<String> = ["2.5.4.6", "2.5.4.5"]
+        var rdns: [RelativeDistinguishedName] = []
+        for (oidText, value) in subject {
+            let oid = try Self.objectIdentifier(oidText, what: "subject attribute")
+            let attribute: RelativeDistinguishedName.Attribute
+            if printableOnly.contains(oidText) {
+                do { attribute = try .init(type: oid, printableString: value) } catch {
+                    throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs a PrintableString value, got \"\(value)\"")
+                }
+            } else if oidText == "1.2.840.113549.1.9.1" || oidText == "0.9.2342.19200300.100.1.25" {
+                do { attribute = try .init(type: oid, ia5String: value) } catch {
+                    throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs an ASCII value, got \"\(value)\"")
+                }
+            } else {
+                attribute = .init(type: oid, utf8String: value)
+            }
+            rdns.append(RelativeDistinguishedName(attribute))
+        }
+        return DistinguishedName(rdns)
+    }
+
+    /// The extensions requested through the PKCS#10 extensionRequest attribute.
+    func extensions() throws -> Certificate.Extensions {
+        var extensions = Certificate.Extensions()
+        var names: [GeneralName] = []
+        names += dnsNames.map { .dnsName($0) }
+        names += emailAddresses.map { .rfc822Name($0) }
+        names += uris.map { .uniformResourceIdentifier($0) }
+        for upn in userPrincipalNames {
+            let value = try ASN1Any(erasing: ASN1UTF8String(upn))
+            names.append(.otherName(.init(typeID: OID.userPrincipalName, value: value)))
+        }
+        if !names.isEmpty {
+            try extensions.append(Certificate.Extension(SubjectAlternativeNames(names), critical: false))
+        }
+        if keyUsageDigitalSignature || keyUsageKeyEncipherment {
+            try extensions.append(Certificate.Extension(KeyUsage(digitalSignature: keyUsageDigitalSignature, keyEncipherment: keyUsageKeyEncipherment), critical: false))
+        }
+        if !extendedKeyUsageOIDs.isEmpty {
+            let usages = try extendedKeyUsageOIDs.map { ExtendedKeyUsage.Usage(oid: try Self.objectIdentifier($0, what: "extended key usage")) }
+            try extensions.append(Certificate.Extension(ExtendedKeyUsage(usages), critical: false))
+        }
+        if !certificatePolicyOIDs.isEmpty {
+            // certificatePolicies (RFC 5280 §4.2.1.4): SEQUENCE OF PolicyInformation { policyIdentifier }.
+            var serializer = DER.Serializer()
+            try serializer.appendConstructedNode(identifier: .sequence) { coder in
+                for text in certificatePolicyOIDs {
+                    let oid = try Self.objectIdentifier(text, what: "certificate policy")
+                    try coder.appendConstructedNode(identifier: .sequence) { try $0.serialize(oid) }
+                }
+            }
+            try extensions.append(Certificate.Extension(oid: [2, 5, 29, 32], critical: false, value: serializer.serializedBytes[...]))
+        }
+        return extensions
+    }
+
+    static func objectIdentifier(_ text: String, what: String) throws -> ASN1ObjectIdentifier {
+        do { return try ASN1ObjectIdentifier(dotRepresentation: text) } catch {
+            throw SCEPError(.invalidRequest, "\(what) \"\(text)\" is not a dotted OID")
+        }
+    }
+}
+
+/// The PKCS#10 request and the self-signed certificate that signs the SCEP
+/// message for a new key (RFC 8894 §2.3).
+struct PreparedRequest {
+    let csrDER: [UInt8]
+    let signerCertificate: Certificate
+    let subject: DistinguishedName
+
+    static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner, now: Date) async throws -> PreparedRequest {
+        let subject = try spec.distinguishedName()
+        var attributes = CertificateSigningRequest.Attributes()
+        if let challenge {
+            attributes.insert(try challengePasswordAttribute(challenge))
+        }
+        attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: spec.extensions())))
+        let privateKey = Certificate.PrivateKey(signer)
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: subject, privateKey: privateKey, attributes: attributes,
+            signatureAlgorithm: .sha256WithRSAEncryption)
+        var serializer = DER.Serializer()
+        try serializer.serialize(csr)
+
+        let signerCertificate = try await makeSignerCertificate(subject: subject, signer: signer, now: now)
+        return PreparedRequest(csrDER: serializer.serializedBytes, signerCertificate: signerCertificate, subject: subject)
+    }
+
+    /// challengePassword (RFC 2985 §5.4.1): DirectoryString; PrintableString when it fits, else UTF8String.
+    static func challengePasswordAttribute(_ challenge: String) throws -> CertificateSigningRequest.Attribute {
+        let value: ASN1Any
+        if let printable = try? ASN1PrintableString(challenge) {
+            value = try ASN1Any(erasing: printable)
+        } else {
+            value = try ASN1Any(erasing: ASN1UTF8String(challenge))
+        }
+        return CertificateSigningRequest.Attribute(oid: OID.challengePassword, values: [value])
+    }
+
+    /// A short-lived self-signed certificate for the new key, with the CSR's
+    /// subject, usable for signing and key transport (the CertRep is encrypted to it).
+    static func makeSignerCertificate(subject: DistinguishedName, signer: EnrollmentKeySigner, now: Date) async throws -> Certificate {
+        var extensions = Certificate.Extensions()
+        try extensions.append(Certificate.Extension(KeyUsage(digitalSignature: true, keyEncipherment: true), critical: false))
+        return try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(),
+            publicKey: signer.publicKey,
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(30 * 86_400),
+            issuer: subject, subject: subject,
+            signatureAlgorithm: .sha256WithRSAEncryption, extensions: extensions,
+            issuerPrivateKey: Certificate.PrivateKey(signer))
+    }
+}

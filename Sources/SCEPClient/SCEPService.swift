@@ -1,0 +1,75 @@
+import Foundation
+import X509
+
+/// The three HTTP operations of RFC 8894 §4 against one server URL.
+public struct SCEPService: Sendable {
+    public let url: String
+    let transport: any HTTPTransport
+
+    public init(url: String, transport: any HTTPTransport) {
+        self.url = url
+        self.transport = transport
+    }
+
+    /// GetCACaps (§3.5.1). An HTTP error or an empty body means "no capabilities";
+    /// a server that cannot be reached is an error.
+    public func capabilities() async throws -> CACapabilities {
+        let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetCACaps")))
+        guard response.status == 200 else { return .none }
+        return CACapabilities(text: String(decoding: response.body, as: UTF8.self))
+    }
+
+    /// GetCACert (§4.2): the certificates, not yet trusted.
+    public func caCertificates() async throws -> [Certificate] {
+        let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetCACert")))
+        guard response.status == 200 else {
+            throw SCEPError(.httpStatus, "GetCACert from \(url) answered HTTP \(response.status); check scep_url")
+        }
+        return try CACertificates.parseReply(response.body)
+    }
+
+    /// PKIOperation (§4.3): POST with the binary message when allowed, else GET
+    /// with the base64 message percent-encoded in the query.
+    func pkiOperation(_ message: [UInt8], usePOST: Bool) async throws -> [UInt8] {
+        let request = Self.pkiOperationRequest(url: url, message: message, usePOST: usePOST)
+        let response = try await transport.perform(request)
+        guard response.status == 200 else {
+            let excerpt = String(decoding: response.body.prefix(200), as: UTF8.self)
+                .filter { $0.isASCII && !$0.isNewline }
+            throw SCEPError(.httpStatus, "PKIOperation at \(url) answered HTTP \(response.status)"
+                            + (excerpt.isEmpty ? "" : ": \(excerpt)"))
+        }
+        return response.body
+    }
+
+    static func pkiOperationRequest(url: String, message: [UInt8], usePOST: Bool) -> HTTPRequest {
+        if usePOST {
+            return HTTPRequest(method: .post, url: operationURL(url, "PKIOperation"),
+                               headers: ["Content-Type": "application/x-pki-message"], body: message)
+        }
+        let encoded = percentEncode(Data(message).base64EncodedString())
+        return HTTPRequest(method: .get, url: operationURL(url, "PKIOperation") + "&message=" + encoded)
+    }
+
+    func operationURL(_ operation: String) -> String { Self.operationURL(url, operation) }
+
+    static func operationURL(_ base: String, _ operation: String) -> String {
+        base + (base.contains("?") ? "&" : "?") + "operation=" + operation
+    }
+
+    /// RFC 3986 unreserved characters stay; everything else (notably + / =) is %XX.
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(Character(UnicodeScalar(byte)))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+}
