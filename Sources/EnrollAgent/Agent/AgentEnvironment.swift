@@ -1,0 +1,18 @@
+import Foundation
+import Logging
+import SCEPClient
+
+/// The side effects the agent uses, in one place so tests can swap them.
+struct AgentEnvironment: Sendable {
+    var clock: any AgentClock = SystemClock()
+    var sleeper: any Sleeper = TaskSleeper()
+    var host: HostIdentity = .current()
+    /// Builds the HTTP transport for a profile (timeouts, CA bundle).
+    var makeTransport: @Sendable (ProfileConfig) -> any HTTPTransport = { profile in
+        var options = CurlTransport.Options()
+        options.totalTimeout = profile.httpTimeout
+        options.connectTimeout = min(10, profile.httpTimeout)
+        options.caBundlePath = profile.tlsCAFile
+        return CurlTransport(options: options)
+    }
+}

@@ -1,0 +1,66 @@
+import CertStore
+import SCEPClient
+import TPMKeys
+
+/// The one error type of the agent: what went wrong, in words a person acts
+/// on, and the exit code that tells scripts and systemd what kind of failure it was.
+struct AgentError: Error, CustomStringConvertible {
+    enum Code: String {
+        case config, challenge, key, store, server, rejected, pending, verification, usage, internalError
+    }
+
+    let code: Code
+    let message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    var description: String { message }
+
+    /// Documented in the README ("Exit codes").
+    var exitCode: Int32 { code.exitCode }
+
+    /// Wraps an error from a module with the profile it happened in.
+    static func wrap(_ error: Error, profile: String) -> AgentError {
+        if let agent = error as? AgentError {
+            return AgentError(agent.code, "profile \"\(profile)\": \(agent.message)")
+        }
+        let code: Code
+        switch error {
+        case let scep as SCEPError:
+            switch scep.code {
+            case .transport, .httpStatus, .redirect: code = .server
+            case .rejectedByServer: code = .rejected
+            case .pollTimeout: code = .pending
+            case .weakAlgorithmsRefused, .invalidRequest: code = .config
+            case .untrustedCertificate, .badSignature, .replyMismatch, .wrongCertificate, .malformedReply,
+                 .unsupportedAlgorithm, .decryptionFailed: code = .verification
+            case .crypto: code = .internalError
+            }
+        case is CertStoreError: code = .store
+        case is TPMError, is SoftwareKeyError: code = .key
+        case is ConfigError: code = .config
+        default: code = .internalError
+        }
+        return AgentError(code, "profile \"\(profile)\": \(error)")
+    }
+}
+
+extension AgentError.Code {
+    var exitCode: Int32 {
+        switch self {
+        case .usage: return 64          // EX_USAGE
+        case .verification: return 65   // EX_DATAERR: the server's answer did not verify
+        case .server: return 69         // EX_UNAVAILABLE: server unreachable or HTTP error
+        case .rejected: return 77       // EX_NOPERM: the CA refused (challenge, policy)
+        case .store: return 73          // EX_CANTCREAT: cannot write the store
+        case .pending: return 75        // EX_TEMPFAIL: request pending, run again to poll
+        case .config: return 78         // EX_CONFIG
+        case .challenge: return 76      // EX_PROTOCOL: no challenge from the provider
+        case .key: return 71            // EX_OSERR: TPM or key failure
+        case .internalError: return 70  // EX_SOFTWARE
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import CertStore
+import Foundation
+import Logging
+import SCEPClient
+import TPMKeys
+import X509
+
+/// What `enroll` did for one profile.
+enum EnrollResult {
+    case alreadyValid(Certificate)
+    case installed(InstalledGeneration, Certificate)
+}
+
+/// Enrolls one profile: the persisted state machine of DESIGN.md.
+/// need certificate → (challenge, key, request persisted) → sent → PENDING… → installed.
+/// A restart with a pending transaction on file resumes polling it.
+struct ProfileEnroller {
+    let config: AgentConfig
+    let profile: ProfileConfig
+    let environment: AgentEnvironment
+    let logger: Logger
+
+    init(config: AgentConfig, profile: ProfileConfig, environment: AgentEnvironment, logger: Logger) {
+        self.config = config
+        self.profile = profile
+        self.environment = environment
+        var logger = logger
+        logger[metadataKey: "profile"] = "\(profile.name)"
+        self.logger = logger
+    }
+
+    var storeDirectory: String { config.stateDirectory + "/" + profile.name }
+
+    func openStore() throws -> ProfileStore {
+        do {
+            let store = try ProfileStore(directory: storeDirectory)
+            try store.cleanUpStaging()
+            return store
+        } catch {
+            throw AgentError.wrap(error, profile: profile.name)
+        }
+    }
+
+    /// `enroll`: does nothing when a valid certificate is live (unless `force`).
+    func enroll(force: Bool) async throws -> EnrollResult {
+        let store = try openStore()
+        let lock = try takeLock(store)
+        defer { lock.release() }
+
+        if !force, let live = try LiveCertificate.load(from: store), live.isValid(at: environment.clock.now()) {
+            logger.info("a valid certificate is installed; nothing to do (use --force to enroll again)",
+                        metadata: ["subject": "\(live.certificate.subject)", "notAfter": "\(live.certificate.notValidAfter)"])
+            return .alreadyValid(live.certificate)
+        }
+        do {
+            let (generation, certificate) = try await obtainCertificate(store: store)
+            return .installed(generation, certificate)
+        } catch {
+            let wrapped = AgentError.wrap(error, profile: profile.name)
+            recordFailure(wrapped, store: store)
+            throw wrapped
+        }
+    }
+
+    /// Takes the per-profile lock, waiting (and saying so) when another run holds it.
+    func takeLock(_ store: ProfileStore) throws -> ProfileLock {
+        do {
+            if let lock = try store.lock(wait: false) { return lock }
+            logger.info("another enroll-agent run holds the lock for this profile; waiting", metadata: ["lock": "\(store.lockPath)"])
+            guard let lock = try store.lock(wait: true) else {
+                throw AgentError(.store, "could not take the lock \(store.lockPath)")
+            }
+            return lock
+        } catch {
+            throw AgentError.wrap(error, profile: profile.name)
+        }
+    }
+
+    func loadState(_ store: ProfileStore) throws -> EnrollmentState {
+        do {
+            return try store.loadState()
+        } catch let error as CertStoreError where error.code == .corruptState {
+            let moved = try store.moveCorruptStateAside(now: environment.clock.now())
+            logger.warning("the state file was corrupt and was moved aside; starting fresh", metadata: ["movedTo": "\(moved ?? "-")"])
+            return EnrollmentState()
+        }
+    }
+
+    /// Resumes a pending transaction if one is on file, else enrolls anew.
+    func obtainCertificate(store: ProfileStore) async throws -> (InstalledGeneration, Certificate) {
+        let pin = try loadPin()
+        let transport = RetryingTransport(
+            base: environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
+            events: { [logger] in AgentEvents.log($0, logger) })
+        let enrollment = SCEPEnrollment(
+            service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: pin,
+            preferredCipher: profile.contentEncryption.cipher, allowWeakAlgorithms: profile.allowWeakAlgorithms,
+            now: { [clock = environment.clock] in clock.now() }, events: { [logger] in AgentEvents.log($0, logger) })
+        let server = try await enrollment.discover()
+        logger.info("SCEP server checked against the pinned CA", metadata: [
+            "url": "\(profile.scepURL.absoluteString)", "issuer": "\(server.certificates.issuingCA.subject)",
+            "digest": "\(server.algorithms.digest.rawValue)", "cipher": "\(server.algorithms.cipher.rawValue)",
+            "method": "\(server.algorithms.usePOST ? "POST" : "GET")"])
+
+        var state = try loadState(store)
+        if let pending = state.pending, let keyPEM = try store.loadPendingKey() {
+            logger.info("resuming the pending SCEP transaction instead of enrolling again", metadata: ["transactionID": "\(pending.transactionID)"])
+            let key = try keyProvider.loadKey(pem: keyPEM)
+            return try await pollUntilIssued(pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+        }
+        if state.pending != nil {
+            logger.warning("a pending transaction was on file without its key; abandoning it and enrolling again")
+            state.pending = nil
+        }
+
+        let challenge = try await challengeProvider().fetchChallenge()
+        let key = try keyProvider.createKey()
+        let spec = try ProfileRequest.spec(for: profile, host: environment.host, endpointVariables: challenge?.variables ?? [:])
+        let prepared = try await enrollment.prepare(server: server, newKey: key, spec: spec, challenge: challenge?.secret.value)
+
+        // Persist key and transaction BEFORE sending: a crash after this point
+        // resumes polling rather than burning the one-time challenge.
+        let pending = PendingTransaction(
+            transactionID: prepared.transaction.transactionID, messageType: prepared.transaction.messageType.name,
+            signerCertificateDER: prepared.transaction.signerCertificateDER, issuerDER: prepared.transaction.issuerDER,
+            subjectDER: prepared.transaction.subjectDER, keyStorage: key.storage.rawValue, startedAt: environment.clock.now())
+        try store.savePendingKey(pem: try key.pemRepresentation())
+        state.pending = pending
+        try store.saveState(state)
+
+        logger.info("sending PKCSReq", metadata: ["transactionID": "\(pending.transactionID)", "keyStorage": "\(key.storage.rawValue)"])
+        let outcome = try await enrollment.submit(prepared, server: server, replyKey: key, newKey: key)
+        return try await handle(outcome, pending: pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+    }
+
+    private func handle(
+        _ outcome: EnrollmentOutcome, pending: PendingTransaction, key: any EnrollmentKey,
+        enrollment: SCEPEnrollment, server: ServerProfile, store: ProfileStore, state: inout EnrollmentState
+    ) async throws -> (InstalledGeneration, Certificate) {
+        switch outcome {
+        case .issued(let issued):
+            return try install(issued, store: store, state: &state)
+        case .rejected(let failInfo, let text):
+            // The transaction is over; its key is useless.
+            state.pending = nil
+            try store.saveState(state)
+            try store.clearPending()
+            throw SCEPError(.rejectedByServer, EnrollmentOutcome.rejectionMessage(failInfo, text))
+        case .pending:
+            return try await pollUntilIssued(pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+        }
+    }
+
+    /// CertPoll with bounded exponential backoff until issued, refused, or
+    /// `poll_max_wait` has passed since the request was first sent. On timeout
+    /// the transaction stays on file so the next run resumes it.
+    private func pollUntilIssued(
+        _ initial: PendingTransaction, key: any EnrollmentKey, enrollment: SCEPEnrollment,
+        server: ServerProfile, store: ProfileStore, state: inout EnrollmentState
+    ) async throws -> (InstalledGeneration, Certificate) {
+        var pending = initial
+        guard let messageType = MessageType.allCases.first(where: { $0.name == pending.messageType }) else {
+            throw AgentError(.store, "the pending transaction has an unknown message type \(pending.messageType)")
+        }
+        let transaction = EnrollmentTransaction(
+            transactionID: pending.transactionID, messageType: messageType, signerCertificateDER: pending.signerCertificateDER,
+            issuerDER: pending.issuerDER, subjectDER: pending.subjectDER)
+        var delay = PollSchedule.delay(afterPolls: pending.pollCount, initial: profile.pollInitialInterval)
+        while true {
+            let waited = environment.clock.now().timeIntervalSince(pending.startedAt)
+            if waited + delay > profile.pollMaxWait {
+                throw SCEPError(.pollTimeout,
+                                "the request (transactionID \(pending.transactionID)) is still PENDING after \(Int(waited)) s (poll_max_wait \(Int(profile.pollMaxWait)) s); it stays on file and the next run resumes polling — a CA administrator may need to approve it")
+            }
+            logger.info("request pending; polling again", metadata: ["transactionID": "\(pending.transactionID)", "inSeconds": "\(Int(delay))"])
+            try await environment.sleeper.sleep(seconds: delay)
+            let outcome = try await enrollment.poll(transaction, server: server, signerKey: key, newKey: key)
+            pending.pollCount += 1
+            pending.lastPollAt = environment.clock.now()
+            state.pending = pending
+            try store.saveState(state)
+            switch outcome {
+            case .pending:
+                delay = PollSchedule.delay(afterPolls: pending.pollCount, initial: profile.pollInitialInterval)
+            default:
+                return try await handle(outcome, pending: pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+            }
+        }
+    }
+
+    private func install(_ issued: IssuedCertificate, store: ProfileStore, state: inout EnrollmentState) throws -> (InstalledGeneration, Certificate) {
+        let generation = try store.installWithPendingKey(certificatePEM: issued.certificatePEM, chainPEM: issued.chainPEM)
+        let storage = state.pending?.keyStorage
+        state.pending = nil
+        state.lastError = nil
+        state.lastErrorAt = nil
+        state.consecutiveFailures = 0
+        state.lastSuccessAt = environment.clock.now()
+        state.keyStorage = storage
+        try store.saveState(state)
+        try store.clearPending()
+        logger.info("certificate installed", metadata: [
+            "subject": "\(issued.certificate.subject)", "serial": "\(issued.certificate.serialNumber)",
+            "notAfter": "\(issued.certificate.notValidAfter)", "path": "\(store.liveCertificatePath)",
+            "generation": "\(generation.id)"])
+        return (generation, issued.certificate)
+    }
+
+    /// Remembers the failure for `status`; never lets a bookkeeping error hide the real one.
+    func recordFailure(_ error: AgentError, store: ProfileStore) {
+        guard var state = try? store.loadState() else { return }
+        state.lastError = error.message
+        state.lastErrorAt = environment.clock.now()
+        state.consecutiveFailures += 1
+        try? store.saveState(state)
+    }
+
+    func loadPin() throws -> PinnedCA {
+        var pemText: String? = nil
+        if let file = profile.caPin.file {
+            do { pemText = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw AgentError(.config, "cannot read ca_pin_file \(file): \((error as NSError).localizedDescription)")
+            }
+        }
+        return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints)
+    }
+
+    var keyProvider: KeyProvider {
+        KeyProvider(policy: profile.keyStorage, tcti: profile.tcti, bits: profile.keyBits, logger: logger)
+    }
+
+    func challengeProvider() -> any ChallengeProvider {
+        switch profile.challenge {
+        case .noChallenge: return NoChallengeProvider()
+        case .file(let path): return FileChallengeProvider(path: path)
+        case .command(let argv): return CommandChallengeProvider(argv: argv)
+        case .endpoint(let url, let tokenFile):
+            return EndpointChallengeProvider(url: url.absoluteString, tokenFile: tokenFile,
+                                             transport: environment.makeTransport(profile), sleeper: environment.sleeper)
+        }
+    }
+}
+
+/// Delay before the next CertPoll: initial × 2^polls, capped at 10 minutes.
+enum PollSchedule {
+    static let maximumDelay: TimeInterval = 600
+    static func delay(afterPolls polls: Int, initial: TimeInterval) -> TimeInterval {
+        min(maximumDelay, initial * pow(2, Double(min(polls, 20))))
+    }
+}
+
+/// Library events → log lines.
+enum AgentEvents {
+    static func log(_ event: SCEPEvent, _ logger: Logger) {
+        switch event {
+        case .weakReplyAlgorithm(let what):
+            logger.warning("\(what): a weak algorithm, accepted only because the reply carries nothing secret and the certificate is verified against the pin; ask the CA operator to upgrade")
+        case .retrying(let attempt, let delay, let reason):
+            logger.warning("request failed (\(reason)); retrying", metadata: ["attempt": "\(attempt)", "inSeconds": "\(delay)"])
+        case .pending(let transactionID, let next):
+            logger.info("request pending", metadata: ["transactionID": "\(transactionID)", "nextPollSeconds": "\(next)"])
+        case .sent(let type, let transactionID, let bytes, let method):
+            logger.debug("sent \(type.name)", metadata: ["transactionID": "\(transactionID)", "bytes": "\(bytes)", "method": "\(method)"])
+        }
+    }
+}

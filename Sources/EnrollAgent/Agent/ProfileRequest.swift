@@ -1,0 +1,29 @@
+import Foundation
+import SCEPClient
+
+/// Turns a profile's templates into the concrete request, with the variables
+/// known at enrollment time (built-ins, profile, endpoint).
+enum ProfileRequest {
+    static func spec(for profile: ProfileConfig, host: HostIdentity, endpointVariables: [String: String]) throws -> CertificateRequestSpec {
+        let renderer = TemplateRenderer(host: host, profileVariables: profile.variables, endpointVariables: endpointVariables)
+        do {
+            let subject = try renderer.renderSubject(profile.subjectTemplate)
+            var spec = CertificateRequestSpec(subject: subject.attributesInEncodingOrder.map { (oid: $0.oid, value: $0.value) })
+            spec.userPrincipalNames = try renderer.render(profile.subjectAlternativeNames.upn)
+            spec.dnsNames = try renderer.render(profile.subjectAlternativeNames.dns)
+            spec.emailAddresses = try renderer.render(profile.subjectAlternativeNames.email)
+            spec.uris = try renderer.render(profile.subjectAlternativeNames.uri)
+            spec.keyUsageDigitalSignature = profile.keyUsage.contains(.digitalSignature)
+            spec.keyUsageKeyEncipherment = profile.keyUsage.contains(.keyEncipherment)
+            spec.extendedKeyUsageOIDs = profile.extendedKeyUsage.oids
+            spec.certificatePolicyOIDs = profile.certificatePolicies
+            return spec
+        } catch {
+            throw AgentError(.config, "cannot render the subject/SAN templates: \(error)")
+        }
+    }
+}
+
+extension ContentEncryption {
+    var cipher: ContentCipher { self == .aes256 ? .aes256CBC : .aes128CBC }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct EnrollAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll-agent",
+        abstract: "SCEP certificate enrollment agent for Linux hosts: TPM-born keys, pinned CA, atomic store.",
+        discussion: "Exit codes: 0 ok; 64 usage; 65 the server's reply did not verify; 69 server unreachable or HTTP error; 70 internal error; 71 TPM or key failure; 73 cannot write the store; 75 request pending (run again to poll); 76 no challenge from the provider; 77 the CA refused the request; 78 configuration error.",
+        version: "enroll-agent 0.1.0",
+        subcommands: [EnrollCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self])
+}
+
+/// Options every profile-aware subcommand takes.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Configuration file.")
+    var config: String = AgentConfig.defaultPath
+
+    @Option(name: .long, help: "Only this profile (default: all profiles).")
+    var profile: String?
+
+    @Flag(name: .long, help: "Log debug detail.")
+    var verbose = false
+
+    /// Loads the configuration and selects the profiles, or fails with exit 78.
+    func loadProfiles() throws -> (AgentConfig, [ProfileConfig]) {
+        let loaded: AgentConfig
+        do {
+            loaded = try AgentConfig.load(path: config)
+        } catch {
+            throw AgentError(.config, "\(error)")
+        }
+        if let name = profile {
+            guard let selected = loaded.profile(named: name) else {
+                let known = loaded.profiles.map(\.name).joined(separator: ", ")
+                throw AgentError(.usage, "--profile \(name): no such profile in \(config) (profiles: \(known))")
+            }
+            return (loaded, [selected])
+        }
+        return (loaded, loaded.profiles)
+    }
+}
+
+/// Runs a command body and turns `AgentError` into its documented exit code
+/// with one line on stderr.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as AgentError {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}

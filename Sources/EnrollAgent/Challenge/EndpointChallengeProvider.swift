@@ -1,0 +1,81 @@
+import Foundation
+import SCEPClient
+
+/// Fetches a one-time challenge from the management endpoint:
+/// `GET url` with `Authorization: Bearer <token from token_file>`, answered by
+/// `{"challenge": "...", "expires_in": 600, "variables": {...}}`.
+///
+/// 401/403 are final (the token was refused); 429/503 are retried after
+/// Retry-After (bounded); the token and challenge never appear in errors.
+struct EndpointChallengeProvider: ChallengeProvider {
+    let url: String
+    let tokenFile: String?
+    let transport: any HTTPTransport
+    let sleeper: any Sleeper
+    var maxAttempts = 4
+    /// Retry-After values above this are clamped: a daemon retries later anyway.
+    var maxRetryAfter: Double = 300
+
+    func fetchChallenge() async throws -> IssuedChallenge? {
+        var headers = ["Accept": "application/json"]
+        if let tokenFile {
+            headers["Authorization"] = "Bearer " + (try readToken(tokenFile)).value
+        }
+        var attempt = 1
+        while true {
+            let response: HTTPResponse
+            do {
+                response = try await transport.perform(HTTPRequest(method: .get, url: url, headers: headers))
+            } catch let error as SCEPError {
+                throw AgentError(.challenge, "the management endpoint \(url) cannot be reached: \(error.message)")
+            }
+            switch response.status {
+            case 200:
+                return try Self.decode(response.body, url: url)
+            case 401, 403:
+                throw AgentError(.challenge, "the management endpoint \(url) refused our token (HTTP \(response.status)); check token_file \(tokenFile ?? "(none)") — the device may need a new token")
+            case 429, 503 where attempt < maxAttempts:
+                let delay = min(maxRetryAfter, Self.retryAfter(response.headers["retry-after"]) ?? Double(1 << attempt))
+                attempt += 1
+                try await sleeper.sleep(seconds: delay)
+            default:
+                throw AgentError(.challenge, "the management endpoint \(url) answered HTTP \(response.status)")
+            }
+        }
+    }
+
+    private func readToken(_ path: String) throws -> Secret {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw AgentError(.challenge, "cannot read token_file \(path): \((error as NSError).localizedDescription)")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw AgentError(.challenge, "token_file \(path) is empty") }
+        return Secret(token)
+    }
+
+    /// Retry-After as delta-seconds (the HTTP-date form is treated as absent).
+    static func retryAfter(_ value: String?) -> Double? {
+        guard let value, let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
+        return seconds
+    }
+
+    static func decode(_ body: [UInt8], url: String) throws -> IssuedChallenge {
+        struct Answer: Decodable {
+            let challenge: String
+            let expires_in: Double?
+            let variables: [String: String]?
+        }
+        let answer: Answer
+        do {
+            answer = try JSONDecoder().decode(Answer.self, from: Data(body))
+        } catch {
+            // Never echo the body: it holds the challenge.
+            throw AgentError(.challenge, "the management endpoint \(url) answered with malformed JSON (expected {\"challenge\": \"...\", \"expires_in\": N, \"variables\": {...}})")
+        }
+        guard !answer.challenge.isEmpty else {
+            throw AgentError(.challenge, "the management endpoint \(url) answered with an empty challenge")
+        }
+        return IssuedChallenge(secret: Secret(answer.challenge), variables: answer.variables ?? [:])
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+
+/// The agent's validated configuration (DESIGN.md "Config contract").
+///
+/// Built by `AgentConfig.load(path:)` / `AgentConfig.parse(_:path:)`; every value is
+/// already checked, defaults are filled in.
+struct AgentConfig: Equatable, Sendable {
+    static let defaultPath = "/etc/enroll-agent/config.toml"
+    static let defaultStateDirectory = "/var/lib/enroll-agent"
+
+    /// `state_dir`: the store root; one folder per profile below it.
+    var stateDirectory: String
+    /// `[[profile]]`, in file order; names are unique.
+    var profiles: [ProfileConfig]
+    /// Things worth telling the administrator that do not stop the agent (shown by `check-config`).
+    var warnings: [ConfigProblem] = []
+    /// The file the configuration came from (for messages from later checks).
+    var sourcePath: String = AgentConfig.defaultPath
+
+    func profile(named name: String) -> ProfileConfig? {
+        profiles.first { $0.name == name }
+    }
+}
+
+/// One `[[profile]]`: one certificate the agent enrolls and keeps renewed.
+struct ProfileConfig: Equatable, Sendable {
+    /// `name`: also the store folder `<state_dir>/<name>/`; `[A-Za-z0-9._-]`, not `.` or `..`.
+    var name: String
+    /// `scep_url`: http or https, no query (the agent adds `?operation=...`).
+    var scepURL: URL
+    /// `ca_pin_file` and/or `ca_pin_sha256`: the pinned issuing CA.
+    var caPin: CAPinConfig
+    /// `subject`: a template rendering to an RFC 4514 DN; default `CN={{Hostname}}`.
+    var subjectTemplate: String = ProfileConfig.defaultSubject
+    /// `san_upn`, `san_dns`, `san_email`, `san_uri`: templates.
+    var subjectAlternativeNames = SubjectAlternativeNameTemplates()
+    /// `key_storage`.
+    var keyStorage: KeyStoragePolicy = .tpmPreferred
+    /// `key_type`: only RSA for now.
+    var keyType: KeyAlgorithm = .rsa
+    /// `key_bits`: 2048 or 3072.
+    var keyBits: Int = 2048
+    /// `tcti`: the TPM connection, as the tpm2-tss TCTI string.
+    var tcti: String = ProfileConfig.defaultTCTI
+    /// `key_usage`.
+    var keyUsage: [RequestedKeyUsage] = [.digitalSignature, .keyEncipherment]
+    /// `extended_key_usage`: resolved to OIDs.
+    var extendedKeyUsage = ExtendedKeyUsageSpec(oids: [ExtendedKeyUsageSpec.clientAuth])
+    /// `certificate_policies`: dotted OIDs.
+    var certificatePolicies: [String] = []
+    /// `renew_before`: seconds before notAfter; nil = the scheduler's default (two thirds of the lifetime).
+    var renewBefore: TimeInterval?
+    /// `renew_jitter`: maximum random delay; nil = the scheduler's default.
+    var renewJitter: TimeInterval?
+    /// `renewal_mode`.
+    var renewalMode: RenewalMode = .auto
+    /// `reuse_key`: renew with the current key instead of a new one.
+    var reuseKey = false
+    /// `allow_weak_algorithms`: accept a server offering only DES3/SHA-1 for what we send.
+    var allowWeakAlgorithms = false
+    /// `content_encryption`: the cipher for the request's EnvelopedData.
+    var contentEncryption: ContentEncryption = .aes128
+    /// `poll_max_wait`: how long to keep polling a PENDING request, seconds.
+    var pollMaxWait: TimeInterval = 3600
+    /// `poll_initial_interval`: first delay between polls, seconds.
+    var pollInitialInterval: TimeInterval = 10
+    /// `http_timeout`: per-request timeout, seconds.
+    var httpTimeout: TimeInterval = 30
+    /// `tls_ca_file`: CA bundle for HTTPS to the SCEP server and the challenge endpoint; nil = system roots.
+    var tlsCAFile: String?
+    /// `post_install`: argv run after a new certificate is installed; empty = none.
+    var postInstall: [String] = []
+    /// `[profile.challenge]`.
+    var challenge: ChallengeSource
+    /// `[profile.variables]`: values for the templates.
+    var variables: [String: String] = [:]
+    /// Line of each key as written (`key_bits`, `challenge.token_file`, ...) and of the
+    /// `[[profile]]` header (key ""), so that later checks can point at the file.
+    var sourceLines: [String: Int] = [:]
+
+    static let defaultSubject = "CN={{Hostname}}"
+    static let defaultTCTI = "device:/dev/tpmrm0"
+
+    /// Line of `key` in the file, falling back to the profile's header line.
+    func line(of key: String) -> Int? {
+        sourceLines[key] ?? sourceLines[""]
+    }
+}
+
+/// `ca_pin_file` / `ca_pin_sha256`: at least one is set.
+struct CAPinConfig: Equatable, Sendable {
+    /// PEM file holding the pinned intermediate CA certificate(s).
+    var file: String?
+    /// SHA-256 fingerprints of the DER certificate, normalized to 64 lowercase hex digits.
+    var sha256Fingerprints: [String] = []
+}
+
+/// `san_upn`, `san_dns`, `san_email`, `san_uri`: template strings, rendered at enrollment.
+struct SubjectAlternativeNameTemplates: Equatable, Sendable {
+    /// otherName 1.3.6.1.4.1.311.20.2.3 (Microsoft UPN).
+    var upn: [String] = []
+    var dns: [String] = []
+    /// rfc822Name.
+    var email: [String] = []
+    var uri: [String] = []
+
+    var all: [String] { upn + dns + email + uri }
+}
+
+/// `key_storage`: where the private key lives.
+enum KeyStoragePolicy: String, CaseIterable, Equatable, Sendable {
+    /// A TPM key, or fail.
+    case tpm
+    /// A TPM key; a software key when no TPM is present (logged loudly, shown in `status`).
+    case tpmPreferred = "tpm-preferred"
+    /// A software key (PKCS#8 PEM, mode 0600).
+    case software
+}
+
+/// `key_type`.
+enum KeyAlgorithm: String, CaseIterable, Equatable, Sendable {
+    case rsa
+}
+
+/// `key_usage` bits requested in the CSR.
+enum RequestedKeyUsage: String, CaseIterable, Equatable, Sendable {
+    case digitalSignature
+    case keyEncipherment
+}
+
+/// `extended_key_usage`, resolved to dotted OIDs in the configured order.
+struct ExtendedKeyUsageSpec: Equatable, Sendable {
+    var oids: [String]
+
+    static let clientAuth = "1.3.6.1.5.5.7.3.2"
+    static let serverAuth = "1.3.6.1.5.5.7.3.1"
+    static let codeSigning = "1.3.6.1.5.5.7.3.3"
+    static let emailProtection = "1.3.6.1.5.5.7.3.4"
+    /// Microsoft smart card logon.
+    static let smartcardLogon = "1.3.6.1.4.1.311.20.2.2"
+
+    /// The names accepted in the configuration.
+    static let namedOIDs: [(name: String, oid: String)] = [
+        ("clientAuth", clientAuth),
+        ("serverAuth", serverAuth),
+        ("codeSigning", codeSigning),
+        ("emailProtection", emailProtection),
+        ("smartcardLogon", smartcardLogon),
+    ]
+}
+
+/// `renewal_mode`: which SCEP message renews a certificate.
+enum RenewalMode: String, CaseIterable, Equatable, Sendable {
+    /// RenewalReq when the server advertises `Renewal`, else PKCSReq with a new challenge.
+    case auto
+    /// Always RenewalReq, signed with the current certificate.
+    case renewalReq = "renewalreq"
+    /// Always PKCSReq with a fresh challenge.
+    case pkcsReq = "pkcsreq"
+}
+
+/// `content_encryption`: the cipher for the EnvelopedData we send.
+enum ContentEncryption: String, CaseIterable, Equatable, Sendable {
+    case aes128
+    case aes256
+}
+
+/// `[profile.challenge]`: where the SCEP challenge password comes from.
+enum ChallengeSource: Equatable, Sendable {
+    /// `source = "endpoint"`: HTTPS GET to the management endpoint, bearer token read from `tokenFile`.
+    case endpoint(url: URL, tokenFile: String?)
+    /// `source = "file"`: a static challenge in a root-only file.
+    case file(path: String)
+    /// `source = "command"`: an executable (absolute path first) printing the challenge.
+    case command(argv: [String])
+    /// `source = "none"`: the SCEP server needs no challenge.
+    case noChallenge
+
+    /// The configuration spelling of the source.
+    var sourceName: String {
+        switch self {
+        case .endpoint: return "endpoint"
+        case .file: return "file"
+        case .command: return "command"
+        case .noChallenge: return "none"
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import CTSS2
+
+/// Creates and loads TPM-backed enrollment keys on one TCTI.
+public struct TPMKeyFactory: Sendable {
+    /// The kernel's resource-managed TPM device.
+    public static let defaultTCTI = "device:/dev/tpmrm0"
+
+    /// RSA key sizes the agent creates.
+    public static let supportedKeyBits = [2048, 3072]
+
+    /// The TCTI configuration string (`device:/dev/tpmrm0`, `swtpm:path=...`, `swtpm:host=...,port=...`).
+    public let tcti: String
+
+    public init(tcti: String = TPMKeyFactory.defaultTCTI) {
+        self.tcti = tcti
+    }
+
+    /// Checks cheaply that a TPM answers on the TCTI (for the `tpm-preferred`
+    /// fallback decision). The error names the TCTI and the cause.
+    public func probe() throws {
+        try TPMConnection.with(tcti: tcti) { try $0.readManufacturer() }
+    }
+
+    /// Creates a new RSA key under the storage root key. RSA-3072 only when
+    /// the TPM says it supports it. Creating an RSA key takes seconds on a
+    /// hardware TPM (prime search).
+    public func createKey(spec: KeySpec) throws -> TPMKey {
+        let bits = spec.rsaBits
+        guard Self.supportedKeyBits.contains(bits) else {
+            throw TPMError(.invalidInput, "RSA-\(bits) is not a supported key size; use key_bits = 2048 or 3072")
+        }
+        let keyFile: TSS2PrivateKeyFile = try TPMConnection.with(tcti: tcti) { connection in
+            try requireSupport(forRSABits: bits, connection)
+            let parent = try TPMStorageRootKey.parentForNewKey(connection)
+            let created: (private: TPM2B_PRIVATE, public: TPM2B_PUBLIC)
+            do {
+                created = try connection.create(parent: parent.object,
+                                                template: TPMKeyTemplates.enrollmentKey(bits: bits),
+                                                context: "creating an RSA-\(bits) enrollment key")
+            } catch let error as TPMError where error.code == .unsupportedAlgorithm {
+                throw unsupportedKeySize(bits, cause: error)
+            }
+            return TSS2PrivateKeyFile(emptyAuth: true, parent: parent.fileHandle,
+                                      publicBlob: try TSS2Marshalling.marshal(created.public),
+                                      privateBlob: try TSS2Marshalling.marshal(created.private))
+        }
+        return try TPMKey(keyFile: keyFile, tcti: tcti)
+    }
+
+    /// Reads a `TSS2 PRIVATE KEY` PEM. Does not touch the TPM: a key from
+    /// another TPM is reported by its first operation.
+    public static func load(pem: String, tcti: String) throws -> TPMKey {
+        try TPMKey(keyFile: TSS2PrivateKeyFile(pem: pem), tcti: tcti)
+    }
+
+    /// Asks the TPM (TPM2_TestParms) whether it can hold an RSA key of `bits`.
+    func requireSupport(forRSABits bits: Int, _ connection: TPMConnection) throws {
+        let rc = connection.testParameters(TPMKeyTemplates.enrollmentKeyTestParameters(bits: bits))
+        guard rc != 0 else { return }
+        let response = TSS2ResponseCode(rc)
+        guard response.isFromTPM else {
+            throw TPMError.fromResponseCode(rc, operation: "Esys_TestParms", tcti: tcti)
+        }
+        throw unsupportedKeySize(bits, cause: TPMError.fromResponseCode(rc, operation: "Esys_TestParms", tcti: tcti))
+    }
+
+    private func unsupportedKeySize(_ bits: Int, cause: TPMError) -> TPMError {
+        let advice = bits == 2048 ? "use software key storage" : "use key_bits = 2048"
+        return TPMError(.unsupportedAlgorithm,
+                        "this TPM does not support RSA-\(bits); \(advice) (\(cause.message))",
+                        tcti: tcti, responseCode: cause.responseCode)
+    }
+}
