@@ -28,6 +28,8 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         .target(name: "CertStore"),
+        // Pure renewal-time arithmetic (no I/O), shared by the agent and the fleet simulation.
+        .target(name: "Renewal"),
         .target(name: "SCEPClient", dependencies: [
             "TPMKeys", "COpenSSL", "CCurl",
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -35,7 +37,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "EnrollAgent", dependencies: [
-            "SCEPClient", "TPMKeys", "CertStore",
+            "SCEPClient", "TPMKeys", "CertStore", "Renewal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"),
@@ -45,6 +47,7 @@ let package = Package(
 
         .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "TestSupport"]),
         .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "TestSupport"]),
+        .testTarget(name: "RenewalTests", dependencies: ["Renewal"]),
         .testTarget(name: "SCEPClientTests", dependencies: [
             "SCEPClient", "TPMKeys", "TestSupport",
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -56,6 +59,11 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        // Benchmarks (not shipped): the TPM key operations through our own code.
+        .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys"], path: "benchmarks/TPMKeysBench"),
+
+        .executableTarget(name: "FleetSimulation", dependencies: ["Renewal"], path: "benchmarks/FleetSimulation"),
+
         // Shared by the test targets: loopback HTTP server, real peer launchers.
         .target(name: "TestSupport", path: "Tests/Support"),
     ],

@@ -1,6 +1,7 @@
 import CertStore
 import Foundation
 import Logging
+import Renewal
 import SCEPClient
 import TPMKeys
 import X509
@@ -9,6 +10,16 @@ import X509
 enum EnrollResult {
     case alreadyValid(Certificate)
     case installed(InstalledGeneration, Certificate)
+}
+
+/// What `renew` did for one profile.
+enum RenewResult {
+    /// Nothing to do before `until` (no network was used).
+    case notDue(until: Date)
+    /// A recent failure: the next attempt waits until `until` (exponential backoff).
+    case backingOff(until: Date)
+    /// A new certificate is live, obtained with `messageType`.
+    case renewed(InstalledGeneration, Certificate, messageType: MessageType)
 }
 
 /// Enrolls one profile: the persisted state machine of DESIGN.md.
@@ -53,13 +64,72 @@ struct ProfileEnroller {
             return .alreadyValid(live.certificate)
         }
         do {
-            let (generation, certificate) = try await obtainCertificate(store: store)
+            let (generation, certificate, _) = try await obtainCertificate(store: store, renewFrom: nil)
             return .installed(generation, certificate)
         } catch {
             let wrapped = AgentError.wrap(error, profile: profile.name)
-            recordFailure(wrapped, store: store)
+            recordFailure(wrapped, store: store, notAfter: nil)
             throw wrapped
         }
+    }
+
+    /// `renew`: a no-op without network unless renewal is due (or `force`), a
+    /// transaction is pending, or there is no certificate yet. The live
+    /// certificate stays in place until a verified new one replaces it.
+    func renew(force: Bool) async throws -> RenewResult {
+        let store = try openStore()
+        let lock = try takeLock(store)
+        defer { lock.release() }
+        let now = environment.clock.now()
+        var state = try loadState(store)
+        let live: LiveCertificate?
+        do { live = try LiveCertificate.load(from: store) } catch {
+            logger.warning("the installed generation cannot be read (\(error)); enrolling anew")
+            live = nil
+        }
+        let decision = renewalDecision(live: live, state: &state, store: store, now: now)
+        if !force && state.pending == nil {
+            if case .notDue(let until) = decision {
+                logger.debug("renewal not due", metadata: ["until": "\(until)"])
+                return .notDue(until: until)
+            }
+            if let next = state.nextAttemptAt, next > now {
+                logger.info("renewal due, but backing off after \(state.consecutiveFailures) failure(s)", metadata: ["nextAttempt": "\(next)"])
+                return .backingOff(until: next)
+            }
+        }
+        logger.info("renewal \(force ? "forced" : decision.reason)", metadata: ["decision": "\(decision.reason)"])
+        // An expired certificate can no longer sign a RenewalReq: fresh PKCSReq.
+        let renewFrom: LiveCertificate? = { if case .expired = decision { return nil }; return live }()
+        do {
+            let (generation, certificate, messageType) = try await obtainCertificate(store: store, renewFrom: renewFrom)
+            return .renewed(generation, certificate, messageType: messageType)
+        } catch {
+            let wrapped = AgentError.wrap(error, profile: profile.name)
+            recordFailure(wrapped, store: store, notAfter: live?.certificate.notValidAfter)
+            throw wrapped
+        }
+    }
+
+    var renewalPolicy: RenewalPolicy {
+        RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
+    }
+
+    /// The renewal decision for the live certificate, with its jitter picked once
+    /// per certificate and persisted (never re-rolled on later checks).
+    func renewalDecision(live: LiveCertificate?, state: inout EnrollmentState, store: ProfileStore, now: Date) -> RenewalDecision {
+        guard let live else { return .noCertificate }
+        let lifetime = CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter)
+        let serial = "\(live.certificate.serialNumber)"
+        if state.jitterForSerial != serial || state.renewalJitterSeconds == nil {
+            var generator = SystemRandomNumberGenerator()
+            state.renewalJitterSeconds = RenewalSchedule.pickJitter(lifetime, policy: renewalPolicy, using: &generator)
+            state.jitterForSerial = serial
+            do { try store.saveState(state) } catch {
+                logger.warning("cannot persist the renewal jitter: \(error)")
+            }
+        }
+        return RenewalSchedule.decision(now: now, lifetime: lifetime, policy: renewalPolicy, jitter: state.renewalJitterSeconds ?? 0)
     }
 
     /// Takes the per-profile lock, waiting (and saying so) when another run holds it.
@@ -86,8 +156,10 @@ struct ProfileEnroller {
         }
     }
 
-    /// Resumes a pending transaction if one is on file, else enrolls anew.
-    func obtainCertificate(store: ProfileStore) async throws -> (InstalledGeneration, Certificate) {
+    /// Resumes a pending transaction if one is on file, else sends a new request:
+    /// a RenewalReq signed with `renewFrom` when the profile and the server allow
+    /// it, else a PKCSReq with a fresh challenge.
+    func obtainCertificate(store: ProfileStore, renewFrom: LiveCertificate?) async throws -> (InstalledGeneration, Certificate, MessageType) {
         let pin = try loadPin()
         let transport = RetryingTransport(
             base: environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
@@ -106,17 +178,27 @@ struct ProfileEnroller {
         if let pending = state.pending, let keyPEM = try store.loadPendingKey() {
             logger.info("resuming the pending SCEP transaction instead of enrolling again", metadata: ["transactionID": "\(pending.transactionID)"])
             let key = try keyProvider.loadKey(pem: keyPEM)
-            return try await pollUntilIssued(pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+            let signerKey = pending.messageType == MessageType.renewalReq.name ? try currentKey(store) : key
+            return try await pollUntilIssued(pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
         }
         if state.pending != nil {
             logger.warning("a pending transaction was on file without its key; abandoning it and enrolling again")
             state.pending = nil
         }
 
-        let challenge = try await challengeProvider().fetchChallenge()
-        let key = try keyProvider.createKey()
+        let renewal = try renewalSigner(renewFrom, server: server, store: store)
+        // RenewalReq is authenticated by the current certificate; PKCSReq by a fresh challenge.
+        let challenge = renewal == nil ? try await challengeProvider().fetchChallenge() : nil
+        let key: any EnrollmentKey
+        if profile.reuseKey, let renewal {
+            key = renewal.key
+        } else {
+            key = try keyProvider.createKey()
+        }
         let spec = try ProfileRequest.spec(for: profile, host: environment.host, endpointVariables: challenge?.variables ?? [:])
-        let prepared = try await enrollment.prepare(server: server, newKey: key, spec: spec, challenge: challenge?.secret.value)
+        let prepared = try await enrollment.prepare(
+            server: server, newKey: key, spec: spec, challenge: challenge?.secret.value,
+            renewWith: renewal.map { (certificate: $0.certificate, key: $0.key) })
 
         // Persist key and transaction BEFORE sending: a crash after this point
         // resumes polling rather than burning the one-time challenge.
@@ -128,18 +210,42 @@ struct ProfileEnroller {
         state.pending = pending
         try store.saveState(state)
 
-        logger.info("sending PKCSReq", metadata: ["transactionID": "\(pending.transactionID)", "keyStorage": "\(key.storage.rawValue)"])
-        let outcome = try await enrollment.submit(prepared, server: server, replyKey: key, newKey: key)
-        return try await handle(outcome, pending: pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+        logger.info("sending \(prepared.transaction.messageType.name)", metadata: ["transactionID": "\(pending.transactionID)", "keyStorage": "\(key.storage.rawValue)"])
+        let signerKey = renewal?.key ?? key
+        let outcome = try await enrollment.submit(prepared, server: server, replyKey: signerKey, newKey: key)
+        return try await handle(outcome, pending: pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
+    }
+
+    /// The current certificate and key for a RenewalReq, or nil for a PKCSReq.
+    private func renewalSigner(_ live: LiveCertificate?, server: ServerProfile, store: ProfileStore) throws -> (certificate: Certificate, key: any EnrollmentKey)? {
+        guard let live else { return nil }
+        switch profile.renewalMode {
+        case .pkcsReq:
+            return nil
+        case .auto where !server.capabilities.supportsRenewal:
+            logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
+            return nil
+        case .auto, .renewalReq:
+            return (live.certificate, try currentKey(store))
+        }
+    }
+
+    private func currentKey(_ store: ProfileStore) throws -> any EnrollmentKey {
+        guard let generation = try store.liveGeneration() else {
+            throw AgentError(.store, "a RenewalReq is pending but no certificate is installed to sign its polls")
+        }
+        return try keyProvider.loadKey(pem: try store.readBundle(of: generation).keyPEM)
     }
 
     private func handle(
-        _ outcome: EnrollmentOutcome, pending: PendingTransaction, key: any EnrollmentKey,
+        _ outcome: EnrollmentOutcome, pending: PendingTransaction, key: any EnrollmentKey, signerKey: any EnrollmentKey,
         enrollment: SCEPEnrollment, server: ServerProfile, store: ProfileStore, state: inout EnrollmentState
-    ) async throws -> (InstalledGeneration, Certificate) {
+    ) async throws -> (InstalledGeneration, Certificate, MessageType) {
         switch outcome {
         case .issued(let issued):
-            return try install(issued, store: store, state: &state)
+            let (generation, certificate) = try install(issued, store: store, state: &state)
+            let messageType = MessageType.allCases.first { $0.name == pending.messageType } ?? .pkcsReq
+            return (generation, certificate, messageType)
         case .rejected(let failInfo, let text):
             // The transaction is over; its key is useless.
             state.pending = nil
@@ -147,7 +253,7 @@ struct ProfileEnroller {
             try store.clearPending()
             throw SCEPError(.rejectedByServer, EnrollmentOutcome.rejectionMessage(failInfo, text))
         case .pending:
-            return try await pollUntilIssued(pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+            return try await pollUntilIssued(pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
         }
     }
 
@@ -155,9 +261,9 @@ struct ProfileEnroller {
     /// `poll_max_wait` has passed since the request was first sent. On timeout
     /// the transaction stays on file so the next run resumes it.
     private func pollUntilIssued(
-        _ initial: PendingTransaction, key: any EnrollmentKey, enrollment: SCEPEnrollment,
+        _ initial: PendingTransaction, key: any EnrollmentKey, signerKey: any EnrollmentKey, enrollment: SCEPEnrollment,
         server: ServerProfile, store: ProfileStore, state: inout EnrollmentState
-    ) async throws -> (InstalledGeneration, Certificate) {
+    ) async throws -> (InstalledGeneration, Certificate, MessageType) {
         var pending = initial
         guard let messageType = MessageType.allCases.first(where: { $0.name == pending.messageType }) else {
             throw AgentError(.store, "the pending transaction has an unknown message type \(pending.messageType)")
@@ -174,7 +280,7 @@ struct ProfileEnroller {
             }
             logger.info("request pending; polling again", metadata: ["transactionID": "\(pending.transactionID)", "inSeconds": "\(Int(delay))"])
             try await environment.sleeper.sleep(seconds: delay)
-            let outcome = try await enrollment.poll(transaction, server: server, signerKey: key, newKey: key)
+            let outcome = try await enrollment.poll(transaction, server: server, signerKey: signerKey, newKey: key)
             pending.pollCount += 1
             pending.lastPollAt = environment.clock.now()
             state.pending = pending
@@ -183,7 +289,7 @@ struct ProfileEnroller {
             case .pending:
                 delay = PollSchedule.delay(afterPolls: pending.pollCount, initial: profile.pollInitialInterval)
             default:
-                return try await handle(outcome, pending: pending, key: key, enrollment: enrollment, server: server, store: store, state: &state)
+                return try await handle(outcome, pending: pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
             }
         }
     }
@@ -197,21 +303,34 @@ struct ProfileEnroller {
         state.consecutiveFailures = 0
         state.lastSuccessAt = environment.clock.now()
         state.keyStorage = storage
+        state.nextAttemptAt = nil
+        let lifetime = CertificateLifetime(notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter)
+        var generator = SystemRandomNumberGenerator()
+        state.renewalJitterSeconds = RenewalSchedule.pickJitter(lifetime, policy: renewalPolicy, using: &generator)
+        state.jitterForSerial = "\(issued.certificate.serialNumber)"
         try store.saveState(state)
         try store.clearPending()
         logger.info("certificate installed", metadata: [
             "subject": "\(issued.certificate.subject)", "serial": "\(issued.certificate.serialNumber)",
             "notAfter": "\(issued.certificate.notValidAfter)", "path": "\(store.liveCertificatePath)",
             "generation": "\(generation.id)"])
+        if !profile.postInstall.isEmpty {
+            PostInstallHook(argv: profile.postInstall).run(
+                profile: profile.name, paths: (store.liveCertificatePath, store.liveKeyPath, store.liveFullchainPath), logger: logger)
+        }
         return (generation, issued.certificate)
     }
 
     /// Remembers the failure for `status`; never lets a bookkeeping error hide the real one.
-    func recordFailure(_ error: AgentError, store: ProfileStore) {
+    func recordFailure(_ error: AgentError, store: ProfileStore, notAfter: Date?) {
         guard var state = try? store.loadState() else { return }
+        let now = environment.clock.now()
         state.lastError = error.message
-        state.lastErrorAt = environment.clock.now()
+        state.lastErrorAt = now
         state.consecutiveFailures += 1
+        var generator = SystemRandomNumberGenerator()
+        state.nextAttemptAt = RetryBackoff.retryTime(now: now, consecutiveFailures: state.consecutiveFailures,
+                                                     notAfter: notAfter, using: &generator)
         try? store.saveState(state)
     }
 

@@ -22,7 +22,7 @@ public struct CACapabilities: Sendable, Equatable {
     private let keywords: Set<Keyword>
 
     public init(text: String) {
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+        let lines = text.split(whereSeparator: \.isNewline)  // "\r\n" is one Character
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         advertised = lines

@@ -59,25 +59,29 @@ public struct CACertificates: Sendable {
                 trusted.append(certificate)
             }
         }
-        guard let issuingCA = anchors.first else {
+        // Only certificates the server actually sent and that chain to the pin are used:
+        // a pinned CA the server does not present must never become our envelope recipient.
+        guard !trusted.isEmpty else {
             throw SCEPError(.untrustedCertificate,
-                            "none of the server's CA certificates matches the pinned CA (pins: \(pin.fingerprints.joined(separator: ", "))); "
-                            + "check ca_pin_file / ca_pin_sha256 against `enroll-agent ca-info`")
+                            "none of the server's CA/RA certificates (\(certificates.map { "\($0.subject)" }.joined(separator: "; "))) "
+                            + "is or chains to the pinned CA; check ca_pin_file / ca_pin_sha256 against `enroll-agent ca-info`")
+        }
+        guard let issuingCA = anchors.first(where: { anchor in trusted.contains { $0 == anchor || $0.issuer == anchor.subject } }) else {
+            throw SCEPError(.untrustedCertificate, "no GetCACert certificate is issued by the pinned CA")
         }
         // RA candidates: trusted certificates that are not CAs.
         let raCandidates = trusted.filter { !isCA($0) }
         let encryptionRecipient: Certificate
         if let ra = raCandidates.first(where: { allows($0, \.keyEncipherment) }) {
             encryptionRecipient = ra
-        } else if raCandidates.isEmpty {
-            encryptionRecipient = issuingCA
+        } else if raCandidates.isEmpty, let ca = trusted.first(where: { $0 == issuingCA }) ?? trusted.first(where: isCA) {
+            encryptionRecipient = ca
         } else {
             throw SCEPError(.untrustedCertificate,
                             "the server's RA certificates carry no keyEncipherment usage, so no request can be encrypted to them")
         }
         var signers = raCandidates.filter { allows($0, \.digitalSignature) }
         signers.append(contentsOf: trusted.filter { isCA($0) && !signers.contains($0) })
-        if !signers.contains(issuingCA) { signers.append(issuingCA) }
         let chain = trusted.filter { isCA($0) && $0 != issuingCA } + [issuingCA]
         return CACertificates(
             all: certificates, issuingCA: issuingCA, encryptionRecipient: encryptionRecipient,

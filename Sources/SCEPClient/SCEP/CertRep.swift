@@ -79,9 +79,6 @@ extension ParsedCertRep {
         guard acceptable.contains(signatureOID) else {
             throw SCEPError(.unsupportedAlgorithm, "the reply's signature algorithm \(signatureOID) is not RSA PKCS#1 v1.5")
         }
-        if digest == .sha1 {
-            events(.weakReplyAlgorithm("the server signed its reply with SHA-1"))
-        }
         guard let signedBytes = signerInfo.signedAttributesSignedBytes else {
             throw SCEPError(.malformedReply, "the reply has no signed attributes")
         }
@@ -96,6 +93,10 @@ extension ParsedCertRep {
         }
         guard Array(messageDigest.bytes) == (try CryptoPrimitives.digest(digest, content)) else {
             throw SCEPError(.badSignature, "the reply's content does not match its signed messageDigest; nothing was installed")
+        }
+        // Reported only once the signature holds: a forged reply is an error, not a warning.
+        if digest == .sha1 {
+            events(.weakReplyAlgorithm("the server signed its reply with SHA-1"))
         }
 
         // Now the attributes can be believed.

@@ -1,0 +1,56 @@
+import Foundation
+
+/// A problem with a renewal policy, found by ``RenewalSchedule/validate(_:lifetime:)``.
+///
+/// `description` says what is wrong, with the durations involved, and what to do; it is meant
+/// for `enroll-agent check-config` output. Equality compares the code only, so tests and
+/// callers can match on the kind of problem without depending on the wording.
+public struct RenewalPolicyProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of problem.
+    public enum Code: String, Sendable, Equatable {
+        /// `renew_before` is zero, negative or not a number.
+        case renewBeforeNotPositive
+        /// `renew_before` is not shorter than the certificate's lifetime.
+        case renewBeforeNotShorterThanLifetime
+        /// The maximum jitter is negative or not a number.
+        case maximumJitterNegative
+        /// The certificate's `notAfter` is not after its `notBefore`.
+        case emptyLifetime
+    }
+
+    /// The kind of problem.
+    public let code: Code
+    /// What is wrong and what to do, naming the config key and durations.
+    public let description: String
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+
+    static func renewBeforeNotPositive(_ value: TimeInterval) -> Self {
+        Self(code: .renewBeforeNotPositive,
+             description: "renew_before (\(DurationText.format(value))) must be a positive duration; "
+                + "it is ignored and renewal happens at two thirds of the lifetime. "
+                + "Set it to e.g. \"30d\" or remove it.")
+    }
+
+    static func renewBeforeNotShorterThanLifetime(
+        renewBefore: TimeInterval, lifetime: TimeInterval, renewsAfter: TimeInterval
+    ) -> Self {
+        Self(code: .renewBeforeNotShorterThanLifetime,
+             description: "renew_before (\(DurationText.format(renewBefore))) is not shorter than the "
+                + "certificate lifetime (\(DurationText.format(lifetime))); it is ignored and renewal "
+                + "happens at two thirds of the lifetime (\(DurationText.format(renewsAfter)) after notBefore). "
+                + "Set renew_before below \(DurationText.format(lifetime)) or remove it.")
+    }
+
+    static func maximumJitterNegative(_ value: TimeInterval) -> Self {
+        Self(code: .maximumJitterNegative,
+             description: "renewal jitter (\(DurationText.format(value))) must be zero or a positive duration; "
+                + "it is treated as 0 (no jitter).")
+    }
+
+    static func emptyLifetime(_ lifetime: CertificateLifetime) -> Self {
+        Self(code: .emptyLifetime,
+             description: "the certificate's notAfter (\(lifetime.notAfter)) is not after its notBefore "
+                + "(\(lifetime.notBefore)); it cannot be renewed on a schedule. Re-enroll to replace it.")
+    }
+}
