@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         // Benchmarks (not shipped): the TPM key operations through our own code.
-        .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys"], path: "benchmarks/TPMKeysBench"),
+        .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys", "COpenSSL"], path: "benchmarks/TPMKeysBench"),
 
         .executableTarget(name: "FleetSimulation", dependencies: ["Renewal"], path: "benchmarks/FleetSimulation"),
 

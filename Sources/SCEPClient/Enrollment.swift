@@ -70,6 +70,11 @@ public struct SCEPEnrollment: Sendable {
     public let allowWeakAlgorithms: Bool
     public let now: @Sendable () -> Date
     public let events: SCEPEventHandler
+    /// CAs such as micromdm's stamp notBefore with their own "now": a host whose
+    /// clock lags by a few seconds would see a fresh certificate (or a fresh CA) as
+    /// not yet valid. Validity is therefore checked this far ahead of our clock,
+    /// which is lenient on notBefore and slightly stricter on notAfter.
+    public var clockSkewTolerance: TimeInterval = 300
 
     public init(service: SCEPService, pin: PinnedCA, preferredCipher: ContentCipher = .aes128CBC, allowWeakAlgorithms: Bool = false,
                 now: @escaping @Sendable () -> Date = { Date() }, events: @escaping SCEPEventHandler = { _ in }) {
@@ -86,7 +91,7 @@ public struct SCEPEnrollment: Sendable {
         let capabilities = try await service.capabilities()
         let algorithms = try capabilities.negotiate(preferredCipher: preferredCipher, allowWeakAlgorithms: allowWeakAlgorithms)
         let raw = try await service.caCertificates()
-        let certificates = try await CACertificates.validated(raw, pin: pin, at: now())
+        let certificates = try await CACertificates.validated(raw, pin: pin, at: validationTime)
         return ServerProfile(capabilities: capabilities, certificates: certificates, algorithms: algorithms)
     }
 
@@ -168,13 +173,15 @@ public struct SCEPEnrollment: Sendable {
         }
         let anchors = [server.certificates.issuingCA]
         do {
-            _ = try await pin.validate(issued, intermediates: server.certificates.chain + certificates, anchors: anchors, at: now(), role: "issued")
+            _ = try await pin.validate(issued, intermediates: server.certificates.chain + certificates, anchors: anchors, at: validationTime, role: "issued")
         } catch let error as SCEPError {
             throw SCEPError(.wrongCertificate,
                             "the issued certificate (issuer \(issued.issuer)) is not signed by the pinned CA \(server.certificates.issuingCA.subject): \(error.message); nothing was installed")
         }
         return IssuedCertificate(certificate: issued, chain: server.certificates.chain)
     }
+
+    private var validationTime: Date { now().addingTimeInterval(clockSkewTolerance) }
 
     static func der<T: DERSerializable>(_ value: T) throws -> [UInt8] {
         var serializer = DER.Serializer()

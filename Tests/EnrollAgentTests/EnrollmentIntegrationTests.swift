@@ -30,7 +30,7 @@ final class EnrollmentIntegrationTests: XCTestCase {
     /// Writes a config for one software-key profile; `challenge` defaults to the server's.
     private func makeConfig(challenge: String? = nil, pinPath: String? = nil, extra: String = "") throws -> AgentConfig {
         let challengePath = workspace.appending("challenge")
-        try (challenge ?? server.challenge).write(toFile: challengePath, atomically: true, encoding: .utf8)
+        try (challenge ?? server.challenge).write(toFile: challengePath, atomically: false, encoding: .utf8)
         chmod(challengePath, 0o600)
         let text = """
         state_dir = "\(workspace.appending("state"))"
@@ -149,7 +149,7 @@ final class EnrollmentIntegrationTests: XCTestCase {
         let fingerprint = try runOpenSSL(["x509", "-in", server.caCertificatePath, "-noout", "-fingerprint", "-sha256"])
             .split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         let challengePath = workspace.appending("challenge")
-        try server.challenge.write(toFile: challengePath, atomically: true, encoding: .utf8)
+        try server.challenge.write(toFile: challengePath, atomically: false, encoding: .utf8)
         let config = try AgentConfig.parse("""
         state_dir = "\(workspace.appending("state"))"
         [[profile]]

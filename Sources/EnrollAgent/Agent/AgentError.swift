@@ -10,13 +10,19 @@ struct AgentError: Error, CustomStringConvertible {
     }
 
     let code: Code
-    let message: String
+    /// What went wrong, without the profile name.
+    let reason: String
+    /// The profile it happened in, when there is one.
+    let profile: String?
 
-    init(_ code: Code, _ message: String) {
+    init(_ code: Code, _ reason: String, profile: String? = nil) {
         self.code = code
-        self.message = message
+        self.reason = reason
+        self.profile = profile
     }
 
+    /// The full message: `profile "device": <reason>`.
+    var message: String { profile.map { "profile \"\($0)\": \(reason)" } ?? reason }
     var description: String { message }
 
     /// Documented in the README ("Exit codes").
@@ -25,7 +31,7 @@ struct AgentError: Error, CustomStringConvertible {
     /// Wraps an error from a module with the profile it happened in.
     static func wrap(_ error: Error, profile: String) -> AgentError {
         if let agent = error as? AgentError {
-            return AgentError(agent.code, "profile \"\(profile)\": \(agent.message)")
+            return agent.profile == nil ? AgentError(agent.code, agent.reason, profile: profile) : agent
         }
         let code: Code
         switch error {
@@ -44,7 +50,7 @@ struct AgentError: Error, CustomStringConvertible {
         case is ConfigError: code = .config
         default: code = .internalError
         }
-        return AgentError(code, "profile \"\(profile)\": \(error)")
+        return AgentError(code, "\(error)", profile: profile)
     }
 }
 

@@ -32,7 +32,12 @@ struct KeyProvider {
                 return try SoftwareKey.generate(spec)
             }
             logger.info("creating an RSA-\(bits) key in the TPM (a hardware TPM can take several seconds)", metadata: ["tcti": "\(tcti)"])
-            return try factory.createKey(spec: spec)
+            do {
+                return try factory.createKey(spec: spec)
+            } catch {
+                // A TPM is present: the fallback is only for hosts without one.
+                throw AgentError(.key, "key_storage = \"tpm-preferred\": the TPM at \(tcti) answered but could not create the key (no software fallback when a TPM is present): \(error)")
+            }
         }
     }
 

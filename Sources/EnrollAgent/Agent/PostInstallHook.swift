@@ -12,30 +12,24 @@ struct PostInstallHook {
     @discardableResult
     func run(profile: String, paths: (certificate: String, key: String, fullchain: String), logger: Logger) -> Int32? {
         guard let executable = argv.first else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(argv.dropFirst())
         var environment = ProcessInfo.processInfo.environment
         environment["ENROLL_AGENT_PROFILE"] = profile
         environment["ENROLL_AGENT_CERTIFICATE"] = paths.certificate
         environment["ENROLL_AGENT_KEY"] = paths.key
         environment["ENROLL_AGENT_FULLCHAIN"] = paths.fullchain
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
+        let status: Int32
         do {
-            try process.run()
+            switch try ChildCommand(argv: argv, environment: environment, timeout: timeout).run() {
+            case .timedOut:
+                logger.error("post_install hook \(executable) did not finish within \(Int(timeout)) s and was stopped; the new certificate stays installed")
+                return nil
+            case .exited(let code, _):
+                status = code
+            }
         } catch {
             logger.error("post_install hook \(executable) could not start: \((error as NSError).localizedDescription); the new certificate stays installed")
             return nil
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            logger.error("post_install hook \(executable) did not finish within \(Int(timeout)) s and was stopped; the new certificate stays installed")
-            return nil
-        }
-        let status = process.terminationStatus
         if status == 0 {
             logger.info("post_install hook succeeded", metadata: ["hook": "\(executable)"])
         } else {

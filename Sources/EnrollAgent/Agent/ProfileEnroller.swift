@@ -187,14 +187,18 @@ struct ProfileEnroller {
         }
 
         let renewal = try renewalSigner(renewFrom, server: server, store: store)
-        // RenewalReq is authenticated by the current certificate; PKCSReq by a fresh challenge.
-        let challenge = renewal == nil ? try await challengeProvider().fetchChallenge() : nil
+        // The key first: a TPM may take seconds to create it, or fail, and neither
+        // should use up a short-lived one-time challenge.
         let key: any EnrollmentKey
         if profile.reuseKey, let renewal {
             key = renewal.key
         } else {
             key = try keyProvider.createKey()
         }
+        // PKCSReq is authenticated by a fresh challenge. A RenewalReq is authenticated by
+        // the current certificate, but RFC 8894 lets it carry a challenge too, and some
+        // servers (micromdm scepserver) insist: send one whenever a source is configured.
+        let challenge = try await challengeProvider().fetchChallenge()
         let spec = try ProfileRequest.spec(for: profile, host: environment.host, endpointVariables: challenge?.variables ?? [:])
         let prepared = try await enrollment.prepare(
             server: server, newKey: key, spec: spec, challenge: challenge?.secret.value,

@@ -1,5 +1,6 @@
 import CertStore
 import Foundation
+import Renewal
 import SwiftASN1
 import X509
 
@@ -27,6 +28,11 @@ struct ProfileStatus: Encodable {
     var profile: String
     /// valid | expired | not-yet-valid | none | broken
     var state: String
+    /// Why the next renewal happens when it does:
+    /// not due | due | expired | none | pending | failing
+    var renewal: String = "none"
+    /// When the agent next acts for this profile (renewal time, retry time, or now).
+    var nextRenewal: Date?
     var certificate: CertificateInfo?
     /// tpm | software (from the installed key file)
     var keyStorage: String?
@@ -69,8 +75,25 @@ struct ProfileStatus: Encodable {
             status.lastErrorAt = state.lastErrorAt
             status.lastSuccessAt = state.lastSuccessAt
             status.consecutiveFailures = state.consecutiveFailures
+            status.describeRenewal(profile: profile, state: state, now: now)
         }
         return status
+    }
+
+    /// Same arithmetic as the agent, read-only: a jitter not yet picked counts as 0.
+    mutating func describeRenewal(profile: ProfileConfig, state: EnrollmentState, now: Date) {
+        let lifetime = certificate.map { CertificateLifetime(notBefore: $0.notBefore, notAfter: $0.notAfter) }
+        let policy = RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
+        let jitter = state.jitterForSerial == nil ? 0 : (state.renewalJitterSeconds ?? 0)
+        let decision = RenewalSchedule.decision(now: now, lifetime: lifetime, policy: policy, jitter: jitter)
+        renewal = decision.reason
+        nextRenewal = decision.nextCheck(now: now)
+        if state.pending != nil {
+            renewal = "pending"
+        } else if state.consecutiveFailures > 0, let retry = state.nextAttemptAt {
+            renewal = "failing"
+            nextRenewal = retry
+        }
     }
 
     static func subjectAlternativeNames(of certificate: Certificate) -> [String] {
@@ -106,6 +129,7 @@ struct ProfileStatus: Encodable {
             row("certificate", certificate.certificatePath)
             row("key", certificate.keyPath)
         }
+        row("renewal", renewal + (nextRenewal.map { " (next: \(Self.format($0)))" } ?? ""))
         if let keyStorage { row("key storage", keyStorage == "software" ? "software (private key is a file on disk)" : keyStorage) }
         if let pending { row("pending", "\(pending.messageType) \(pending.transactionID) since \(Self.format(pending.startedAt)), \(pending.pollCount) polls") }
         if let lastSuccessAt { row("last success", Self.format(lastSuccessAt)) }

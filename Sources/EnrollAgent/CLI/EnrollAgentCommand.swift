@@ -9,7 +9,7 @@ struct EnrollAgentCommand: AsyncParsableCommand {
         abstract: "SCEP certificate enrollment agent for Linux hosts: TPM-born keys, pinned CA, atomic store.",
         discussion: "Exit codes: 0 ok; 64 usage; 65 the server's reply did not verify; 69 server unreachable or HTTP error; 70 internal error; 71 TPM or key failure; 73 cannot write the store; 75 request pending (run again to poll); 76 no challenge from the provider; 77 the CA refused the request; 78 configuration error.",
         version: "enroll-agent 0.1.0",
-        subcommands: [EnrollCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self])
+        subcommands: [EnrollCommand.self, RenewCommand.self, RunCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self])
 }
 
 /// Options every profile-aware subcommand takes.
@@ -51,4 +51,22 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
         FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
         throw ExitCode(error.exitCode)
     }
+}
+
+/// Runs `body` for every profile, continuing past failures (one broken profile
+/// must not stop the others), then reports: one failure as itself, several as a
+/// summary with each logged.
+func forEachProfile(_ profiles: [ProfileConfig], logger: Logger, _ body: (ProfileConfig) async throws -> Void) async throws {
+    var failures: [AgentError] = []
+    for profile in profiles {
+        do {
+            try await body(profile)
+        } catch {
+            failures.append(AgentError.wrap(error, profile: profile.name))
+        }
+    }
+    guard let first = failures.first else { return }
+    if failures.count == 1 { throw first }
+    for failure in failures { logger.error("\(failure.message)") }
+    throw AgentError(first.code, "\(failures.count) of \(profiles.count) profiles failed")
 }

@@ -18,19 +18,9 @@ struct EnrollCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let (config, profiles) = try options.loadProfiles()
             for problem in config.warnings { logger.warning("\(problem.formatted(path: config.sourcePath))") }
-            var failures: [AgentError] = []
-            for profile in profiles {
+            try await forEachProfile(profiles, logger: logger) { profile in
                 let enroller = ProfileEnroller(config: config, profile: profile, environment: AgentEnvironment(), logger: logger)
-                do {
-                    _ = try await enroller.enroll(force: force)
-                } catch {
-                    let wrapped = AgentError.wrap(error, profile: profile.name)
-                    logger.error("\(wrapped.message)")
-                    failures.append(wrapped)
-                }
-            }
-            if let first = failures.first {
-                throw AgentError(first.code, failures.count == 1 ? first.message : "\(failures.count) profiles failed; first: \(first.message)")
+                _ = try await enroller.enroll(force: force)
             }
         }
     }

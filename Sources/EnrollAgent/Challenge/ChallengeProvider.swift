@@ -46,26 +46,22 @@ struct CommandChallengeProvider: ChallengeProvider {
 
     func fetchChallenge() async throws -> IssuedChallenge? {
         guard let executable = argv.first else { throw AgentError(.config, "challenge.command is empty") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(argv.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardInput = FileHandle.nullDevice
+        let outcome: ChildCommand.Outcome
         do {
-            try process.run()
+            outcome = try ChildCommand(argv: argv, timeout: timeout, captureOutput: true).run()
+        } catch let error as AgentError {
+            throw error
         } catch {
             throw AgentError(.challenge, "cannot run the challenge command \(executable): \((error as NSError).localizedDescription)")
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            throw AgentError(.challenge, "the challenge command \(executable) did not finish within \(Int(timeout)) s")
-        }
-        guard process.terminationStatus == 0 else {
-            throw AgentError(.challenge, "the challenge command \(executable) exited with status \(process.terminationStatus)")
+        let data: [UInt8]
+        switch outcome {
+        case .timedOut:
+            throw AgentError(.challenge, "the challenge command \(executable) did not finish within \(Int(timeout)) s and was stopped")
+        case .exited(let status, _) where status != 0:
+            throw AgentError(.challenge, "the challenge command \(executable) exited with status \(status)")
+        case .exited(_, let output):
+            data = output
         }
         let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         let challenge = firstLine.trimmingCharacters(in: .whitespaces)

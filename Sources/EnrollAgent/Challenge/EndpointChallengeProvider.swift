@@ -34,7 +34,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
                 return try Self.decode(response.body, url: url)
             case 401, 403:
                 throw AgentError(.challenge, "the management endpoint \(url) refused our token (HTTP \(response.status)); check token_file \(tokenFile ?? "(none)") — the device may need a new token")
-            case 429, 503 where attempt < maxAttempts:
+            case 429 where attempt < maxAttempts, 503 where attempt < maxAttempts:
                 let delay = min(maxRetryAfter, Self.retryAfter(response.headers["retry-after"]) ?? Double(1 << attempt))
                 attempt += 1
                 try await sleeper.sleep(seconds: delay)

@@ -443,7 +443,7 @@ final class AgentConfigTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("config.toml").path
-        try Self.designExample.write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.designExample.write(toFile: path, atomically: false, encoding: .utf8)
 
         let config = try AgentConfig.load(path: path)
         XCTAssertEqual(config.sourcePath, path)

@@ -60,7 +60,7 @@ final class TextTemplateTests: XCTestCase {
 
     func testCurrentHostIdentityReadsMachineIDFile() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("machine-id-\(UUID().uuidString)").path
-        try "abcdef0123456789abcdef0123456789\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "abcdef0123456789abcdef0123456789\n".write(toFile: path, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let identity = HostIdentity.current(machineIDPath: path)
         XCTAssertEqual(identity.machineID, "abcdef0123456789abcdef0123456789")
