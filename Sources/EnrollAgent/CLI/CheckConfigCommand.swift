@@ -1,5 +1,7 @@
 import ArgumentParser
+import CertStore
 import Foundation
+import Renewal
 
 struct CheckConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +18,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             print(error.description)
             throw ExitCode(AgentError.Code.config.exitCode)
         }
-        let problems = config.warnings + config.validateEnvironment()
+        let problems = config.warnings + config.validateEnvironment() + renewalProblems(config)
         for problem in ConfigProblem.sorted(problems) {
             print(problem.formatted(path: options.config))
         }
@@ -24,5 +26,25 @@ struct CheckConfigCommand: AsyncParsableCommand {
             throw ExitCode(AgentError.Code.config.exitCode)
         }
         print("\(options.config): OK (\(config.profiles.count) profile\(config.profiles.count == 1 ? "" : "s"): \(config.profiles.map(\.name).joined(separator: ", ")))")
+    }
+
+    /// renew_before and renew_jitter against the installed certificate's lifetime
+    /// (known only once one is installed): a renew_before at least as long as the
+    /// lifetime would renew continuously, so the schedule ignores it — say so here.
+    private func renewalProblems(_ config: AgentConfig) -> [ConfigProblem] {
+        config.profiles.flatMap { profile -> [ConfigProblem] in
+            let policy = RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
+            let directory = config.stateDirectory + "/" + profile.name
+            var lifetime: CertificateLifetime? = nil
+            if FileManager.default.fileExists(atPath: directory), let store = try? ProfileStore(directory: directory),
+               let live = try? LiveCertificate.load(from: store) {
+                lifetime = CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter)
+            }
+            return RenewalSchedule.validate(policy, lifetime: lifetime).map { problem in
+                let key = problem.code == .maximumJitterNegative ? "renew_jitter" : "renew_before"
+                return ConfigProblem(line: profile.line(of: key), key: "profile.\(profile.name).\(key)",
+                                     profileLabel: "profile \"\(profile.name)\"", localKey: key, message: problem.description)
+            }
+        }
     }
 }
