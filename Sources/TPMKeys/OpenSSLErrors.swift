@@ -1,7 +1,8 @@
 import COpenSSL
 
 /// Drains OpenSSL's thread-local error queue into one readable line.
-func openSSLErrorDescription() -> String {
+/// Shared with SCEPClient, which uses the same libcrypto.
+public func openSSLErrorDescription() -> String {
     var messages: [String] = []
     while true {
         let code = ERR_get_error()
@@ -15,7 +16,7 @@ func openSSLErrorDescription() -> String {
 
 /// Maps our digest enum to OpenSSL's digest names.
 extension DigestAlgorithm {
-    var openSSLName: String {
+    public var openSSLName: String {
         switch self {
         case .sha1: return "SHA1"
         case .sha256: return "SHA256"

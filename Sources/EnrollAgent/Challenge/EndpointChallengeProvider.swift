@@ -16,6 +16,9 @@ struct EndpointChallengeProvider: ChallengeProvider {
     /// Retry-After values above this are clamped: a daemon retries later anyway.
     var maxRetryAfter: Double = 300
 
+    /// The URL for messages: without its query, which might carry a credential.
+    private var displayURL: String { CurlTransport.redacted(url) }
+
     func fetchChallenge() async throws -> IssuedChallenge? {
         var headers = ["Accept": "application/json"]
         if let tokenFile {
@@ -27,19 +30,21 @@ struct EndpointChallengeProvider: ChallengeProvider {
             do {
                 response = try await transport.perform(HTTPRequest(method: .get, url: url, headers: headers))
             } catch let error as SCEPError {
-                throw AgentError(.challenge, "the management endpoint \(url) cannot be reached: \(error.message)")
+                throw AgentError(.challenge, "the management endpoint \(displayURL) cannot be reached: \(error.message)")
             }
             switch response.status {
             case 200:
-                return try Self.decode(response.body, url: url)
+                return try Self.decode(response.body, url: displayURL)
             case 401, 403:
-                throw AgentError(.challenge, "the management endpoint \(url) refused our token (HTTP \(response.status)); check token_file \(tokenFile ?? "(none)") — the device may need a new token")
+                throw AgentError(.challenge, "the management endpoint \(displayURL) refused our token (HTTP \(response.status)); check token_file \(tokenFile ?? "(none)") — the device may need a new token")
             case 429 where attempt < maxAttempts, 503 where attempt < maxAttempts:
                 let delay = min(maxRetryAfter, Self.retryAfter(response.headers["retry-after"]) ?? Double(1 << attempt))
                 attempt += 1
                 try await sleeper.sleep(seconds: delay)
+            case 429, 503:
+                throw AgentError(.challenge, "the management endpoint \(displayURL) is still busy (HTTP \(response.status)) after \(maxAttempts) attempts; the next run tries again")
             default:
-                throw AgentError(.challenge, "the management endpoint \(url) answered HTTP \(response.status)")
+                throw AgentError(.challenge, "the management endpoint \(displayURL) answered HTTP \(response.status)")
             }
         }
     }

@@ -38,7 +38,7 @@ enum CryptoPrimitives {
     }
 
     static func digest(_ algorithm: DigestAlgorithm, _ data: [UInt8]) throws -> [UInt8] {
-        guard let md = EVP_get_digestbyname(algorithm.openSSLDigestName) else {
+        guard let md = EVP_get_digestbyname(algorithm.openSSLName) else {
             throw SCEPError(.crypto, "digest \(algorithm.rawValue) unavailable: \(drainOpenSSLErrors())")
         }
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
@@ -82,7 +82,7 @@ enum CryptoPrimitives {
         }
         guard let ctx = EVP_MD_CTX_new() else { throw SCEPError(.crypto, "out of memory") }
         defer { EVP_MD_CTX_free(ctx) }
-        guard EVP_DigestVerifyInit_ex(ctx, nil, digest.openSSLDigestName, nil, nil, key, nil) == 1 else {
+        guard EVP_DigestVerifyInit_ex(ctx, nil, digest.openSSLName, nil, nil, key, nil) == 1 else {
             throw SCEPError(.crypto, "cannot set up signature verification: \(drainOpenSSLErrors())")
         }
         let result = EVP_DigestVerify(ctx, signature, signature.count, data, data.count)
@@ -145,25 +145,5 @@ enum CryptoPrimitives {
     }
 }
 
-func drainOpenSSLErrors() -> String {
-    var messages: [String] = []
-    while true {
-        let code = ERR_get_error()
-        if code == 0 { break }
-        var buffer = [CChar](repeating: 0, count: 256)
-        ERR_error_string_n(code, &buffer, buffer.count)
-        messages.append(String(cString: buffer))
-    }
-    return messages.isEmpty ? "no detail" : messages.joined(separator: "; ")
-}
-
-extension DigestAlgorithm {
-    var openSSLDigestName: String {
-        switch self {
-        case .sha1: return "SHA1"
-        case .sha256: return "SHA256"
-        case .sha384: return "SHA384"
-        case .sha512: return "SHA512"
-        }
-    }
-}
+/// Reads and clears libcrypto's error queue (TPMKeys owns the formatting).
+func drainOpenSSLErrors() -> String { openSSLErrorDescription() }

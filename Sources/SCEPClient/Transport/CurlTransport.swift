@@ -108,7 +108,7 @@ public struct CurlTransport: HTTPTransport {
 
     /// URLs are logged without their query: a GET PKIOperation carries the
     /// (encrypted) request there, and an endpoint URL might carry a token.
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         guard let index = url.firstIndex(of: "?") else { return url }
         return String(url[..<index]) + "?…"
     }
