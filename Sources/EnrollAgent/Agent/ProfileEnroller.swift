@@ -329,7 +329,7 @@ struct ProfileEnroller {
     func recordFailure(_ error: AgentError, store: ProfileStore, notAfter: Date?) {
         guard var state = try? store.loadState() else { return }
         let now = environment.clock.now()
-        state.lastError = error.message
+        state.lastError = error.reason  // status shows it under the profile already
         state.lastErrorAt = now
         state.consecutiveFailures += 1
         var generator = SystemRandomNumberGenerator()

@@ -19,7 +19,7 @@ struct StatusCommand: AsyncParsableCommand {
             if json {
                 struct Document: Encodable { let stateDirectory: String; let profiles: [ProfileStatus] }
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 encoder.dateEncodingStrategy = .iso8601
                 let data = try encoder.encode(Document(stateDirectory: config.stateDirectory, profiles: statuses))
                 print(String(decoding: data, as: UTF8.self))
