@@ -129,6 +129,15 @@ final class RenewalIntegrationTests: XCTestCase {
         XCTAssertEqual(renewed.publicKey, original.publicKey)
     }
 
+    func testReuseKeyAlsoHoldsForPKCSReqRenewals() async throws {
+        try startServer()
+        let config = try config("reuse_key = true\nrenewal_mode = \"pkcsreq\"")
+        guard case .installed(_, let original) = try await enroller(config).enroll(force: false) else { return XCTFail() }
+        guard case .renewed(_, let renewed, let messageType) = try await enroller(config).renew(force: true) else { return XCTFail() }
+        XCTAssertEqual(messageType, .pkcsReq)
+        XCTAssertEqual(renewed.publicKey, original.publicKey)
+    }
+
     func testAnExpiredCertificateFallsBackToPKCSReq() async throws {
         try startServer()
         let config = try config()

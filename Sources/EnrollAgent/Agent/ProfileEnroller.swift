@@ -192,6 +192,8 @@ struct ProfileEnroller {
         let key: any EnrollmentKey
         if profile.reuseKey, let renewal {
             key = renewal.key
+        } else if profile.reuseKey, renewFrom != nil {
+            key = try currentKey(store)  // reuse_key with a PKCSReq renewal
         } else {
             key = try keyProvider.createKey()
         }
