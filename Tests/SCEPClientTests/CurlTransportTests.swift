@@ -1,0 +1,121 @@
+import Foundation
+import TestSupport
+import XCTest
+
+@testable import SCEPClient
+
+/// The libcurl transport against real loopback servers: TLS verification with
+/// a configured bundle, redirects refused, User-Agent, size limit, retries.
+final class CurlTransportTests: XCTestCase {
+    func testUserAgentNamesTheAgentAndVersion() async throws {
+        let server = try TestHTTPServer(response: .text("ok"))
+        defer { server.stop() }
+        let response = try await CurlTransport().perform(HTTPRequest(method: .get, url: server.urlString + "/x"))
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(server.requests.first?.headers["User-Agent"], "enroll-agent/\(AgentVersion.string)")
+    }
+
+    func testARedirectIsReportedNotFollowed() async throws {
+        let target = try TestHTTPServer(response: .text("elsewhere"))
+        defer { target.stop() }
+        let server = try TestHTTPServer(response: TestHTTPResponse(status: 302, headers: ["Location": target.urlString + "/scep"]))
+        defer { server.stop() }
+        do {
+            _ = try await CurlTransport().perform(HTTPRequest(method: .get, url: server.urlString + "/scep?operation=GetCACaps"))
+            XCTFail("a redirect was followed or ignored")
+        } catch let error as SCEPError {
+            XCTAssertEqual(error.code, .redirect)
+            XCTAssertTrue(error.message.contains(target.urlString), error.message)
+        }
+        XCTAssertEqual(target.requestCount, 0, "the redirect target must not be contacted")
+    }
+
+    func testAnOversizedReplyIsRefused() async throws {
+        let server = try TestHTTPServer(response: .ok([UInt8](repeating: 0x41, count: 200_000)))
+        defer { server.stop() }
+        var options = CurlTransport.Options()
+        options.maxResponseBytes = 100_000
+        do {
+            _ = try await CurlTransport(options: options).perform(HTTPRequest(method: .get, url: server.urlString))
+            XCTFail("an oversized reply was accepted")
+        } catch let error as SCEPError {
+            XCTAssertEqual(error.code, .malformedReply)
+        }
+    }
+
+    func testPOSTSendsTheBodyAndContentType() async throws {
+        let server = try TestHTTPServer(response: .ok([1, 2, 3]))
+        defer { server.stop() }
+        let body: [UInt8] = (0..<3000).map { UInt8($0 % 251) }
+        let request = SCEPService.pkiOperationRequest(url: server.urlString + "/scep", message: body, usePOST: true)
+        let response = try await CurlTransport().perform(request)
+        XCTAssertEqual(response.body, [1, 2, 3])
+        let received = try XCTUnwrap(server.requests.first)
+        XCTAssertEqual(received.method, "POST")
+        XCTAssertEqual(received.body, body)
+        XCTAssertEqual(received.headers["Content-Type"], "application/x-pki-message")
+        XCTAssertEqual(received.query("operation"), "PKIOperation")
+    }
+
+    func testRetryingTransportRetries5xxBoundedly() async throws {
+        let server = try TestHTTPServer(response: .status(503))
+        defer { server.stop() }
+        let sleeps = SleepRecorder()
+        let transport = RetryingTransport(base: CurlTransport(), maxAttempts: 3, initialDelay: 1, sleeper: sleeps)
+        let response = try await transport.perform(HTTPRequest(method: .get, url: server.urlString))
+        XCTAssertEqual(response.status, 503)
+        XCTAssertEqual(server.requestCount, 3)
+        XCTAssertEqual(sleeps.delays, [1, 2])
+    }
+
+    func testHTTPSVerifiesAgainstTheConfiguredBundleOnly() async throws {
+        let openssl = try PeerRequirementOrSkipSCEP.require("openssl")
+        let directory = try TemporaryDirectory(prefix: "tls")
+        defer { directory.remove() }
+        let key = directory.appending("server.key"), certificate = directory.appending("server.pem")
+        let made = try ChildProcess.run(executable: openssl, arguments: [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", certificate], timeout: 30)
+        XCTAssertTrue(made.status.isSuccess, made.errorOutput)
+        try "hello over tls".write(toFile: directory.appending("caps"), atomically: false, encoding: .utf8)
+        let port = try SCEPServerProcess.freeLoopbackPort()
+        let server = try ChildProcess(
+            executable: openssl, arguments: ["s_server", "-accept", "127.0.0.1:\(port)", "-key", key, "-cert", certificate, "-WWW", "-quiet"],
+            workingDirectory: directory.path, outputPath: directory.appending("s_server.log"))
+        defer { _ = server.terminate(gracePeriod: 1) }
+
+        var trusting = CurlTransport.Options()
+        trusting.caBundlePath = certificate
+        var response: HTTPResponse?
+        for _ in 0..<50 {  // s_server needs a moment to listen
+            response = try? await CurlTransport(options: trusting).perform(HTTPRequest(method: .get, url: "https://127.0.0.1:\(port)/caps"))
+            if response != nil { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        XCTAssertEqual(response.map { String(decoding: $0.body, as: UTF8.self) }, "hello over tls")
+
+        do {
+            _ = try await CurlTransport().perform(HTTPRequest(method: .get, url: "https://127.0.0.1:\(port)/caps"))
+            XCTFail("a certificate outside the system store was accepted")
+        } catch let error as SCEPError {
+            XCTAssertEqual(error.code, .transport)
+            XCTAssertTrue(error.message.lowercased().contains("certificate"), error.message)
+        }
+    }
+}
+
+private final class SleepRecorder: Sleeper, @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [Double] = []
+    var delays: [Double] { lock.lock(); defer { lock.unlock() }; return recorded }
+    func sleep(seconds: Double) async throws { lock.lock(); recorded.append(seconds); lock.unlock() }
+}
+
+private enum PeerRequirementOrSkipSCEP {
+    static func require(_ binary: String) throws -> String {
+        do { return try PeerRequirement.require(binary: binary) } catch let missing as PeerUnavailable where missing.maySkip {
+            throw XCTSkip(missing.description)
+        }
+    }
+}
