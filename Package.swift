@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "TPMKeys", dependencies: [
             "COpenSSL", "CTSS2",
             .product(name: "SwiftASN1", package: "swift-asn1"),
+            // RSA key generation only: BoringSSL's is ~2.5x faster than Debian 12's OpenSSL 3.0.
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "CertStore"),
         // Pure renewal-time arithmetic (no I/O), shared by the agent and the fleet simulation.

@@ -1,4 +1,5 @@
 import COpenSSL
+import _CryptoExtras
 
 /// Errors from software (OpenSSL) keys.
 public struct SoftwareKeyError: Error, CustomStringConvertible, Equatable {
@@ -38,28 +39,50 @@ public final class SoftwareKey: EnrollmentKey, @unchecked Sendable {
     deinit { EVP_PKEY_free(pkey) }
 
     /// Generates a fresh RSA key of `spec.rsaBits` bits (e = 65537).
+    ///
+    /// The prime search runs in BoringSSL (swift-crypto): Debian 12's OpenSSL 3.0
+    /// spends ~150 ms per 2048-bit key in constant-time GCDs, BoringSSL ~65 ms
+    /// (benchmarks/results/diagnosis.txt). The key then lives in OpenSSL like any other.
     public static func generate(_ spec: KeySpec) throws -> SoftwareKey {
-        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "RSA", nil) else {
-            throw SoftwareKeyError(.generation, "cannot create an RSA key context: \(openSSLErrorDescription())")
+        let size: _RSA.Signing.KeySize
+        switch spec.rsaBits {
+        case 2048: size = .bits2048
+        case 3072: size = .bits3072
+        case 4096: size = .bits4096
+        default: throw SoftwareKeyError(.generation, "RSA-\(spec.rsaBits) is not a supported key size; use 2048 or 3072")
         }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        var key: OpaquePointer? = nil
-        guard EVP_PKEY_keygen_init(ctx) == 1,
-              EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, Int32(spec.rsaBits)) == 1,
-              EVP_PKEY_generate(ctx, &key) == 1, let key
-        else {
-            throw SoftwareKeyError(.generation, "RSA-\(spec.rsaBits) key generation failed: \(openSSLErrorDescription())")
+        let der: [UInt8]
+        do {
+            der = Array(try _RSA.Signing.PrivateKey(keySize: size).derRepresentation)
+        } catch {
+            throw SoftwareKeyError(.generation, "RSA-\(spec.rsaBits) key generation failed: \(error)")
         }
-        return try SoftwareKey(pkey: key)
+        return try SoftwareKey(der: der)
+    }
+
+    /// Loads a DER private key (PKCS#1 RSAPrivateKey or PKCS#8).
+    convenience init(der: [UInt8]) throws {
+        let key: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var pointer = buffer.baseAddress
+            return d2i_AutoPrivateKey(nil, &pointer, buffer.count)
+        }
+        guard let key else {
+            throw SoftwareKeyError(.parse, "cannot read the generated key: \(openSSLErrorDescription())")
+        }
+        try self.init(pkey: key)
     }
 
     /// Loads a PEM private key (PKCS#8 or traditional RSA).
     public convenience init(pem: String) throws {
         let bytes = Array(pem.utf8)
-        let bio = bytes.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }
-        guard let bio else { throw SoftwareKeyError(.parse, "cannot read the key PEM: out of memory") }
-        defer { BIO_free(bio) }
-        guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
+        // BIO_new_mem_buf does not copy: the buffer must outlive every read, so
+        // parse inside the closure that keeps it alive.
+        let parsed: OpaquePointer? = bytes.withUnsafeBytes { buffer in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+        guard let key = parsed else {
             throw SoftwareKeyError(.parse, "the key file is not a readable PEM private key: \(openSSLErrorDescription())")
         }
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
