@@ -153,7 +153,9 @@ enum StateFileCoding {
         encoder.dataEncodingStrategy = .base64
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(formatter(fractional: true).string(from: date))
+            // The style truncates to milliseconds; half a millisecond makes that rounding,
+            // so a date that is a whole number of milliseconds survives the round trip.
+            try container.encode(date.addingTimeInterval(0.0005).formatted(withFractions))
         }
         var bytes = Array(try encoder.encode(state))
         bytes.append(UInt8(ascii: "\n"))
@@ -166,7 +168,7 @@ enum StateFileCoding {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = formatter(fractional: true).date(from: text) ?? formatter(fractional: false).date(from: text) {
+            if let date = (try? withFractions.parse(text)) ?? (try? withoutFractions.parse(text)) {
                 return date
             }
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
@@ -174,12 +176,10 @@ enum StateFileCoding {
         return try decoder.decode(EnrollmentState.self, from: Data(bytes))
     }
 
-    /// A new formatter per call: ISO8601DateFormatter is not documented as thread-safe.
-    private static func formatter(fractional: Bool) -> ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = fractional ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
-        return formatter
-    }
+    // Format styles are values (thread-safe) and, unlike ISO8601DateFormatter,
+    // do not load ICU: 0.2 ms instead of 3.7 ms and 6 MB (benchmarks/results/diagnosis.txt).
+    private static let withFractions = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let withoutFractions = Date.ISO8601FormatStyle()
 
     /// A one-line account of why decoding failed, for the error message.
     static func describe(_ error: Error) -> String {

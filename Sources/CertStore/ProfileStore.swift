@@ -380,10 +380,9 @@ public final class ProfileStore {
     @discardableResult
     public func moveCorruptStateAside(now: Date) throws -> String? {
         guard try fileSystem.itemKind(statePath) != nil else { return nil }
-        let formatter = ISO8601DateFormatter()
         // Basic format (no separators): 20250102T030405Z, safe in file names.
-        formatter.formatOptions = [.withYear, .withMonth, .withDay, .withTime, .withTimeZone]
-        let base = statePath + ".corrupt-" + formatter.string(from: now)
+        let stamp = now.formatted(Date.ISO8601FormatStyle(dateSeparator: .omitted, dateTimeSeparator: .standard, timeSeparator: .omitted))
+        let base = statePath + ".corrupt-" + stamp
         var destination = base
         var counter = 1
         while try fileSystem.itemKind(destination) != nil {

@@ -97,7 +97,7 @@ public struct SCEPEnrollment: Sendable {
 
     /// transactionID derived from the new public key (stable across polls, RFC 8894 §3.2.1.1).
     public static func transactionID(for key: any EnrollmentKey) throws -> String {
-        try CryptoPrimitives.digest(.sha256, key.subjectPublicKeyInfo).map { String(format: "%02X", $0) }.joined()
+        Hex.encode(try CryptoPrimitives.digest(.sha256, key.subjectPublicKeyInfo), uppercase: true)
     }
 
     /// Builds a PKCSReq (new key, self-signed signer, challenge) or, when

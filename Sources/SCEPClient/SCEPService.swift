@@ -67,7 +67,7 @@ public struct SCEPService: Sendable {
                  UInt8(ascii: "_"), UInt8(ascii: "~"):
                 out.append(Character(UnicodeScalar(byte)))
             default:
-                out += String(format: "%%%02X", byte)
+                out += "%" + Hex.encode([byte], uppercase: true)
             }
         }
         return out

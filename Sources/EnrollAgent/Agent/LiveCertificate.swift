@@ -1,6 +1,7 @@
 import Crypto
 import CertStore
 import Foundation
+import SCEPClient
 import SwiftASN1
 import X509
 
@@ -43,6 +44,6 @@ enum Fingerprint {
     static func sha256(_ bytes: [UInt8]) throws -> String {
         var hasher = Crypto.SHA256()
         hasher.update(data: bytes)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 }

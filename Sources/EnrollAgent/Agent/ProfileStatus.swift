@@ -1,6 +1,7 @@
 import CertStore
 import Foundation
 import Renewal
+import SCEPClient
 import SwiftASN1
 import X509
 
@@ -56,7 +57,7 @@ struct ProfileStatus: Encodable {
                 status.certificate = CertificateInfo(
                     subject: "\(certificate.subject)",
                     subjectAlternativeNames: subjectAlternativeNames(of: certificate),
-                    serial: certificate.serialNumber.bytes.map { String(format: "%02x", $0) }.joined(separator: ":"),
+                    serial: Hex.encode(certificate.serialNumber.bytes, separator: ":"),
                     issuer: "\(certificate.issuer)",
                     notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter,
                     sha256Fingerprint: live.sha256Fingerprint,
@@ -140,7 +141,6 @@ struct ProfileStatus: Encodable {
     }
 
     static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        return formatter.string(from: date)
+        date.formatted(Date.ISO8601FormatStyle())
     }
 }

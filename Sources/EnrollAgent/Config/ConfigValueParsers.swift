@@ -111,7 +111,8 @@ enum ConfigURL {
         guard scheme == "http" || scheme == "https" else {
             throw InvalidConfigValue(message: "expected an http:// or https:// URL, got scheme \"\(scheme)\"")
         }
-        guard let host = components.host, !host.isEmpty else {
+        // percentEncodedHost: `host` would load ICU's IDNA data on every config load.
+        guard let host = components.percentEncodedHost, !host.isEmpty else {
             throw InvalidConfigValue(message: "expected an http:// or https:// URL with a host name, got \"\(text)\"")
         }
         guard components.user == nil, components.password == nil else {
@@ -129,7 +130,7 @@ enum ConfigURL {
 
     /// Whether the URL's host is the loopback interface (127.0.0.1, ::1, localhost).
     static func isLoopback(_ url: URL) -> Bool {
-        guard let host = URLComponents(url: url, resolvingAgainstBaseURL: false)?.host?.lowercased() else {
+        guard let host = URLComponents(url: url, resolvingAgainstBaseURL: false)?.percentEncodedHost?.lowercased() else {
             return false
         }
         return ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host)

@@ -51,7 +51,7 @@ public struct PinnedCA: Sendable {
         var serializer = DER.Serializer()
         try? serializer.serialize(certificate)
         let digest = (try? CryptoPrimitives.digest(.sha256, serializer.serializedBytes)) ?? []
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(digest)
     }
 
     static func normalizeFingerprint(_ text: String) -> String {
