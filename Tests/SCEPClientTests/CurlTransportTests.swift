@@ -119,3 +119,26 @@ private enum PeerRequirementOrSkipSCEP {
         }
     }
 }
+
+/// The production sleeper: sleeps about as long as asked, and stops at once when cancelled.
+final class SystemSleeperTests: XCTestCase {
+    func testSleepsAboutTheRequestedTime() async throws {
+        let started = Date()
+        try await SystemSleeper().sleep(seconds: 0.3)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.29)
+        XCTAssertLessThan(elapsed, 1.5)
+    }
+
+    func testCancellationEndsALongSleepPromptly() async throws {
+        let started = Date()
+        let task = Task { try await SystemSleeper().sleep(seconds: 3600) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        task.cancel()
+        do {
+            try await task.value
+            XCTFail("a cancelled sleep returned normally")
+        } catch is CancellationError {}
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+    }
+}

@@ -5,7 +5,7 @@ import SCEPClient
 /// The side effects the agent uses, in one place so tests can swap them.
 struct AgentEnvironment: Sendable {
     var clock: any AgentClock = SystemClock()
-    var sleeper: any Sleeper = TaskSleeper()
+    var sleeper: any Sleeper = SystemSleeper()
     var host: HostIdentity = .current()
     /// Builds the HTTP transport for a profile (timeouts, CA bundle).
     var makeTransport: @Sendable (ProfileConfig) -> any HTTPTransport = { profile in

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// One HTTP exchange. The body is bytes: SCEP messages are binary.
@@ -41,11 +42,66 @@ public protocol Sleeper: Sendable {
     func sleep(seconds: Double) async throws
 }
 
-public struct TaskSleeper: Sleeper {
+/// Sleeps on a one-shot wall-clock Dispatch timer.
+///
+/// Not `Task.sleep`: on Linux (Swift 6.3) that re-arms a timer every second
+/// whatever the duration, so an idle daemon woke 60 times a minute
+/// (benchmarks/daemon-idle.sh). A wall-clock deadline also follows clock
+/// steps and suspends. Cancelling the task ends the sleep at once.
+public struct SystemSleeper: Sleeper {
     public init() {}
+
     public func sleep(seconds: Double) async throws {
-        guard seconds > 0 else { return }
-        try await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+        guard seconds > 0 else { return try Task.checkCancellation() }
+        let timer = OneShotTimer()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                timer.start(after: seconds, continuation)
+            }
+        } onCancel: {
+            timer.cancel()
+        }
+    }
+}
+
+/// A Dispatch timer whose continuation is resumed exactly once: by firing or by cancellation.
+private final class OneShotTimer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Error>?
+    private var source: DispatchSourceTimer?
+    private var cancelled = false
+
+    func start(after seconds: Double, _ continuation: CheckedContinuation<Void, Error>) {
+        lock.lock()
+        if cancelled {
+            lock.unlock()
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        self.continuation = continuation
+        let source = DispatchSource.makeTimerSource(queue: .global())
+        source.schedule(wallDeadline: .now() + seconds, leeway: .milliseconds(100))
+        source.setEventHandler { [weak self] in self?.finish(nil) }
+        self.source = source
+        lock.unlock()
+        source.resume()
+    }
+
+    func cancel() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+        finish(CancellationError())
+    }
+
+    private func finish(_ error: Error?) {
+        lock.lock()
+        let pending = continuation
+        continuation = nil
+        source?.cancel()
+        source = nil
+        lock.unlock()
+        if let error { pending?.resume(throwing: error) } else { pending?.resume() }
     }
 }
 
@@ -59,7 +115,7 @@ public struct RetryingTransport: HTTPTransport {
     public let events: SCEPEventHandler
 
     public init(base: any HTTPTransport, maxAttempts: Int = 3, initialDelay: Double = 1,
-                sleeper: any Sleeper = TaskSleeper(), events: @escaping SCEPEventHandler = { _ in }) {
+                sleeper: any Sleeper = SystemSleeper(), events: @escaping SCEPEventHandler = { _ in }) {
         self.base = base
         self.maxAttempts = max(1, maxAttempts)
         self.initialDelay = initialDelay
