@@ -1,6 +1,7 @@
 import Foundation
 
-/// A SCEP transaction that the server answered with PENDING (RFC 8894 §3.3.2.2).
+/// A SCEP transaction in flight: persisted before the request is sent, and
+/// marked `acknowledged` once the server answers PENDING (RFC 8894 §3.3.2.2).
 ///
 /// Persisted so that a restart polls the same transaction (CertPoll, §3.3.3) instead of
 /// enrolling again. Holds only public material: the private key lives in
@@ -22,10 +23,14 @@ public struct PendingTransaction: Codable, Equatable, Sendable {
     public var startedAt: Date
     public var pollCount: Int
     public var lastPollAt: Date?
+    /// The server answered PENDING: it knows this transaction. Until then the request
+    /// may never have reached it (a crash, a broken connection), so a server that
+    /// does not recognise it on CertPoll means "send a new request", not "wait".
+    public var acknowledged: Bool
 
     public init(transactionID: String, messageType: String, signerCertificateDER: [UInt8],
                 issuerDER: [UInt8], subjectDER: [UInt8], keyStorage: String,
-                startedAt: Date, pollCount: Int = 0, lastPollAt: Date? = nil) {
+                startedAt: Date, pollCount: Int = 0, lastPollAt: Date? = nil, acknowledged: Bool = false) {
         self.transactionID = transactionID
         self.messageType = messageType
         self.signerCertificateDER = signerCertificateDER
@@ -35,11 +40,12 @@ public struct PendingTransaction: Codable, Equatable, Sendable {
         self.startedAt = startedAt
         self.pollCount = pollCount
         self.lastPollAt = lastPollAt
+        self.acknowledged = acknowledged
     }
 
     private enum CodingKeys: String, CodingKey {
         case transactionID, messageType, signerCertificateDER, issuerDER, subjectDER
-        case keyStorage, startedAt, pollCount, lastPollAt
+        case keyStorage, startedAt, pollCount, lastPollAt, acknowledged
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +60,7 @@ public struct PendingTransaction: Codable, Equatable, Sendable {
         startedAt = try container.decode(Date.self, forKey: .startedAt)
         pollCount = try container.decodeIfPresent(Int.self, forKey: .pollCount) ?? 0
         lastPollAt = try container.decodeIfPresent(Date.self, forKey: .lastPollAt)
+        acknowledged = try container.decodeIfPresent(Bool.self, forKey: .acknowledged) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -67,6 +74,7 @@ public struct PendingTransaction: Codable, Equatable, Sendable {
         try container.encode(startedAt, forKey: .startedAt)
         try container.encode(pollCount, forKey: .pollCount)
         try container.encodeIfPresent(lastPollAt, forKey: .lastPollAt)
+        try container.encode(acknowledged, forKey: .acknowledged)
     }
 }
 

@@ -2,8 +2,10 @@
 /// a message for a person that says what was wrong and, where we know, what to do.
 public struct SCEPError: Error, CustomStringConvertible, Equatable, Sendable {
     public enum Code: String, Sendable {
-        /// Could not reach the server or the exchange broke off.
+        /// The exchange broke off after the request may have been sent (reset, timeout).
         case transport
+        /// The request never left: name resolution or connection failed.
+        case unreachable
         /// The server answered with an HTTP status we cannot use.
         case httpStatus
         /// A redirect we refuse to follow silently.
@@ -51,7 +53,7 @@ public struct SCEPError: Error, CustomStringConvertible, Equatable, Sendable {
     /// a problem a person must fix first.
     public var isTransient: Bool {
         switch code {
-        case .transport, .httpStatus, .pollTimeout: return true
+        case .transport, .unreachable, .httpStatus, .pollTimeout: return true
         default: return false
         }
     }

@@ -45,10 +45,10 @@ public struct SCEPService: Sendable {
     static func pkiOperationRequest(url: String, message: [UInt8], usePOST: Bool) -> HTTPRequest {
         if usePOST {
             return HTTPRequest(method: .post, url: operationURL(url, "PKIOperation"),
-                               headers: ["Content-Type": "application/x-pki-message"], body: message)
+                               headers: ["Content-Type": "application/x-pki-message"], body: message, isIdempotent: false)
         }
         let encoded = percentEncode(Data(message).base64EncodedString())
-        return HTTPRequest(method: .get, url: operationURL(url, "PKIOperation") + "&message=" + encoded)
+        return HTTPRequest(method: .get, url: operationURL(url, "PKIOperation") + "&message=" + encoded, isIdempotent: false)
     }
 
     func operationURL(_ operation: String) -> String { Self.operationURL(url, operation) }

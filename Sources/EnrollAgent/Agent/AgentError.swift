@@ -37,7 +37,7 @@ struct AgentError: Error, CustomStringConvertible {
         switch error {
         case let scep as SCEPError:
             switch scep.code {
-            case .transport, .httpStatus, .redirect: code = .server
+            case .transport, .unreachable, .httpStatus, .redirect: code = .server
             case .rejectedByServer: code = .rejected
             case .pollTimeout: code = .pending
             case .weakAlgorithmsRefused, .invalidRequest: code = .config

@@ -179,7 +179,19 @@ struct ProfileEnroller {
             logger.info("resuming the pending SCEP transaction instead of enrolling again", metadata: ["transactionID": "\(pending.transactionID)"])
             let key = try keyProvider.loadKey(pem: keyPEM)
             let signerKey = pending.messageType == MessageType.renewalReq.name ? try currentKey(store) : key
-            return try await pollUntilIssued(pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
+            do {
+                return try await pollUntilIssued(pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server,
+                                                 store: store, state: &state, resuming: true)
+            } catch let error as SCEPError where !pending.acknowledged && error.code == .httpStatus {
+                // The server never said PENDING for this request, and it does not answer
+                // CertPoll for it (micromdm scepserver answers every CertPoll with HTTP 500):
+                // the request was cut off before it counted. Start over with a new request.
+                logger.warning("the server does not know the interrupted request (\(error.message)); sending a new one",
+                               metadata: ["transactionID": "\(pending.transactionID)"])
+                state.pending = nil
+                try store.saveState(state)
+                try store.clearPending()
+            }
         }
         if state.pending != nil {
             logger.warning("a pending transaction was on file without its key; abandoning it and enrolling again")
@@ -259,7 +271,13 @@ struct ProfileEnroller {
             try store.clearPending()
             throw SCEPError(.rejectedByServer, EnrollmentOutcome.rejectionMessage(failInfo, text))
         case .pending:
-            return try await pollUntilIssued(pending, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
+            var acknowledged = pending
+            if !acknowledged.acknowledged {
+                acknowledged.acknowledged = true
+                state.pending = acknowledged
+                try store.saveState(state)
+            }
+            return try await pollUntilIssued(acknowledged, key: key, signerKey: signerKey, enrollment: enrollment, server: server, store: store, state: &state)
         }
     }
 
@@ -268,7 +286,7 @@ struct ProfileEnroller {
     /// the transaction stays on file so the next run resumes it.
     private func pollUntilIssued(
         _ initial: PendingTransaction, key: any EnrollmentKey, signerKey: any EnrollmentKey, enrollment: SCEPEnrollment,
-        server: ServerProfile, store: ProfileStore, state: inout EnrollmentState
+        server: ServerProfile, store: ProfileStore, state: inout EnrollmentState, resuming: Bool = false
     ) async throws -> (InstalledGeneration, Certificate, MessageType) {
         var pending = initial
         guard let messageType = MessageType.allCases.first(where: { $0.name == pending.messageType }) else {
@@ -277,18 +295,26 @@ struct ProfileEnroller {
         let transaction = EnrollmentTransaction(
             transactionID: pending.transactionID, messageType: messageType, signerCertificateDER: pending.signerCertificateDER,
             issuerDER: pending.issuerDER, subjectDER: pending.subjectDER)
-        var delay = PollSchedule.delay(afterPolls: pending.pollCount, initial: profile.pollInitialInterval)
+        // A resumed transaction is polled at once: its last wait ended long ago.
+        var delay = resuming ? 0 : PollSchedule.delay(afterPolls: pending.pollCount, initial: profile.pollInitialInterval)
+        // poll_max_wait bounds one run's polling, not the transaction's life: a run that
+        // resumes a transaction older than that must still poll it.
+        let pollingSince = environment.clock.now()
         while true {
-            let waited = environment.clock.now().timeIntervalSince(pending.startedAt)
+            let waited = environment.clock.now().timeIntervalSince(pollingSince)
             if waited + delay > profile.pollMaxWait {
+                let age = Int(environment.clock.now().timeIntervalSince(pending.startedAt))
                 throw SCEPError(.pollTimeout,
-                                "the request (transactionID \(pending.transactionID)) is still PENDING after \(Int(waited)) s (poll_max_wait \(Int(profile.pollMaxWait)) s); it stays on file and the next run resumes polling — a CA administrator may need to approve it")
+                                "the request (transactionID \(pending.transactionID)) is still PENDING, \(age) s after it was sent (this run polled for up to poll_max_wait \(Int(profile.pollMaxWait)) s); it stays on file and the next run resumes polling — a CA administrator may need to approve it")
             }
-            logger.info("request pending; polling again", metadata: ["transactionID": "\(pending.transactionID)", "inSeconds": "\(Int(delay))"])
-            try await environment.sleeper.sleep(seconds: delay)
+            if delay > 0 {
+                logger.info("request pending; polling again", metadata: ["transactionID": "\(pending.transactionID)", "inSeconds": "\(Int(delay))"])
+                try await environment.sleeper.sleep(seconds: delay)
+            }
             let outcome = try await enrollment.poll(transaction, server: server, signerKey: signerKey, newKey: key)
             pending.pollCount += 1
             pending.lastPollAt = environment.clock.now()
+            if case .pending = outcome { pending.acknowledged = true }
             state.pending = pending
             try store.saveState(state)
             switch outcome {

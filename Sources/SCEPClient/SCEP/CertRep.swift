@@ -189,6 +189,9 @@ enum CertRepEnvelope {
                 let contentKey = try key.decrypt(Array(recipient.encryptedKey.bytes))
                 let plaintext = try CryptoPrimitives.decrypt(Array(ciphertext.bytes), cipher: cipher, key: contentKey, iv: Array(iv.bytes))
                 return try certificates(inDegenerate: plaintext)
+            } catch let error as TPMError where error.code != .decryptionFailed {
+                // The key cannot be used at all (TPM gone, locked out): a key failure, not a bad reply.
+                throw error
             } catch {
                 lastError = error
             }

@@ -94,7 +94,12 @@ public struct CurlTransport: HTTPTransport {
         }
         guard code == CURLE_OK else {
             let reason = String(cString: curl_easy_strerror(code))
-            throw SCEPError(.transport, "\(request.method.rawValue) \(Self.redacted(request.url)) failed: \(reason)")
+            // Nothing of the request went out (no connection, or none by the timeout):
+            // safe to send again even when it is not idempotent.
+            var requestBytes = 0
+            _ = enroll_curl_getinfo_long(handle, CURLINFO_REQUEST_SIZE, &requestBytes)
+            let neverSent = code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_CONNECT || requestBytes == 0
+            throw SCEPError(neverSent ? .unreachable : .transport, "\(request.method.rawValue) \(Self.redacted(request.url)) failed: \(reason)")
         }
         var status = 0
         _ = enroll_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

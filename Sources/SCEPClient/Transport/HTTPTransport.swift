@@ -8,12 +8,16 @@ public struct HTTPRequest: Sendable, Equatable {
     public var url: String
     public var headers: [String: String]
     public var body: [UInt8]
+    /// Whether sending it twice is harmless. A PKIOperation is not: a CA that
+    /// processed the first copy may issue twice or refuse the reused challenge.
+    public var isIdempotent: Bool
 
-    public init(method: Method, url: String, headers: [String: String] = [:], body: [UInt8] = []) {
+    public init(method: Method, url: String, headers: [String: String] = [:], body: [UInt8] = [], isIdempotent: Bool = true) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.isIdempotent = isIdempotent
     }
 }
 
@@ -105,8 +109,12 @@ private final class OneShotTimer: @unchecked Sendable {
     }
 }
 
-/// Wraps a transport with bounded retries: connection failures and 5xx are
-/// retried with exponential backoff; everything else is returned at once.
+/// Wraps a transport with bounded retries and exponential backoff.
+///
+/// Idempotent requests are retried after any transport failure or 5xx. Others
+/// (PKIOperation) only when the server cannot have acted on them: nothing was
+/// sent (`unreachable`) or it said 503 Service Unavailable. A reply cut off
+/// mid-way is not re-sent; the persisted transaction is polled on the next run.
 public struct RetryingTransport: HTTPTransport {
     public let base: any HTTPTransport
     public let maxAttempts: Int
@@ -129,9 +137,11 @@ public struct RetryingTransport: HTTPTransport {
             let reason: String
             do {
                 let response = try await base.perform(request)
-                guard (500...599).contains(response.status), attempt < maxAttempts else { return response }
+                let retryable = request.isIdempotent ? (500...599).contains(response.status) : response.status == 503
+                guard retryable, attempt < maxAttempts else { return response }
                 reason = "HTTP \(response.status)"
-            } catch let error as SCEPError where error.code == .transport && attempt < maxAttempts {
+            } catch let error as SCEPError
+                        where attempt < maxAttempts && (error.code == .unreachable || (error.code == .transport && request.isIdempotent)) {
                 reason = error.message
             }
             let delay = initialDelay * pow(2, Double(attempt - 1))
