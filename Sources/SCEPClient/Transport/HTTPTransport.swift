@@ -48,10 +48,10 @@ public protocol Sleeper: Sendable {
 
 /// Sleeps on a one-shot wall-clock Dispatch timer.
 ///
-/// Not `Task.sleep`: on Linux (Swift 6.3) that re-arms a timer every second
-/// whatever the duration, so an idle daemon woke 60 times a minute
-/// (benchmarks/daemon-idle.sh). A wall-clock deadline also follows clock
-/// steps and suspends. Cancelling the task ends the sleep at once.
+/// A wall-clock deadline follows clock steps and suspends, and cancelling the
+/// task ends the sleep at once. (Replacing `Task.sleep` with it did not remove
+/// the idle daemon's 1 Hz wakeup: that comes from libdispatch's manager thread
+/// re-programming its timer each second; see benchmarks/README.md.)
 public struct SystemSleeper: Sleeper {
     public init() {}
 
