@@ -54,20 +54,29 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// Runs `body` for every profile, continuing past failures (one broken profile
-/// must not stop the others), then reports: one failure as itself, several as a
-/// summary with each logged.
-func forEachProfile(_ profiles: [ProfileConfig], logger: Logger, _ body: (ProfileConfig) async throws -> Void) async throws {
-    var failures: [AgentError] = []
-    for profile in profiles {
-        do {
-            try await body(profile)
-        } catch {
-            failures.append(AgentError.wrap(error, profile: profile.name))
+extension CommonOptions {
+    /// The body of `enroll` and `renew`: logging set up, configuration loaded
+    /// (warnings logged), then `body` for every selected profile, continuing past
+    /// failures (one broken profile must not stop the others). One failure is
+    /// reported as itself, several as a summary with each logged.
+    func runForEachProfile(_ body: @escaping (ProfileEnroller, Logger) async throws -> Void) async throws {
+        AgentLogging.bootstrap(verbose: verbose)
+        let logger = Logger(label: "enroll-agent")
+        try await runReportingErrors {
+            let (config, profiles) = try loadProfiles()
+            for problem in config.warnings { logger.warning("\(problem.formatted(path: config.sourcePath))") }
+            var failures: [AgentError] = []
+            for profile in profiles {
+                do {
+                    try await body(ProfileEnroller(config: config, profile: profile, environment: AgentEnvironment(), logger: logger), logger)
+                } catch {
+                    failures.append(AgentError.wrap(error, profile: profile.name))
+                }
+            }
+            guard let first = failures.first else { return }
+            if failures.count == 1 { throw first }
+            for failure in failures { logger.error("\(failure.message)") }
+            throw AgentError(first.code, "\(failures.count) of \(profiles.count) profiles failed")
         }
     }
-    guard let first = failures.first else { return }
-    if failures.count == 1 { throw first }
-    for failure in failures { logger.error("\(failure.message)") }
-    throw AgentError(first.code, "\(failures.count) of \(profiles.count) profiles failed")
 }

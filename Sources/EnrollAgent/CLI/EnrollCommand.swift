@@ -13,15 +13,8 @@ struct EnrollCommand: AsyncParsableCommand {
     var force = false
 
     func run() async throws {
-        AgentLogging.bootstrap(verbose: options.verbose)
-        let logger = Logger(label: "enroll-agent")
-        try await runReportingErrors {
-            let (config, profiles) = try options.loadProfiles()
-            for problem in config.warnings { logger.warning("\(problem.formatted(path: config.sourcePath))") }
-            try await forEachProfile(profiles, logger: logger) { profile in
-                let enroller = ProfileEnroller(config: config, profile: profile, environment: AgentEnvironment(), logger: logger)
-                _ = try await enroller.enroll(force: force)
-            }
+        try await options.runForEachProfile { enroller, _ in
+            _ = try await enroller.enroll(force: force)
         }
     }
 }

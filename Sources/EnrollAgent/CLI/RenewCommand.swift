@@ -14,20 +14,15 @@ struct RenewCommand: AsyncParsableCommand {
     var force = false
 
     func run() async throws {
-        AgentLogging.bootstrap(verbose: options.verbose)
-        let logger = Logger(label: "enroll-agent")
-        try await runReportingErrors {
-            let (config, profiles) = try options.loadProfiles()
-            try await forEachProfile(profiles, logger: logger) { profile in
-                let enroller = ProfileEnroller(config: config, profile: profile, environment: AgentEnvironment(), logger: logger)
-                switch try await enroller.renew(force: force) {
-                case .notDue(let until):
-                    logger.info("not due", metadata: ["profile": "\(profile.name)", "renewAt": "\(until)"])
-                case .backingOff(let until):
-                    logger.info("backing off after a failure", metadata: ["profile": "\(profile.name)", "nextAttempt": "\(until)"])
-                case .renewed(_, _, let messageType):
-                    logger.info("renewed", metadata: ["profile": "\(profile.name)", "via": "\(messageType.name)"])
-                }
+        try await options.runForEachProfile { enroller, logger in
+            let profile = enroller.profile.name
+            switch try await enroller.renew(force: force) {
+            case .notDue(let until):
+                logger.info("not due", metadata: ["profile": "\(profile)", "renewAt": "\(until)"])
+            case .backingOff(let until):
+                logger.info("backing off after a failure", metadata: ["profile": "\(profile)", "nextAttempt": "\(until)"])
+            case .renewed(_, _, let messageType):
+                logger.info("renewed", metadata: ["profile": "\(profile)", "via": "\(messageType.name)"])
             }
         }
     }
