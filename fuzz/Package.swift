@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// libFuzzer harnesses for enroll-agent's parsers of untrusted input. Not shipped, and kept out
+// of the main Package.swift. scripts/fuzz.sh builds it with
+//   swift build --package-path fuzz --scratch-path .build-fuzz -c release \
+//     --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address \
+//     -Xswiftc -parse-as-library -Xswiftc -enable-testing
+// so every module (ours, swift-asn1, swift-certificates, swift-crypto) is coverage-instrumented
+// and checked by ASan, and the harnesses can `@testable import` the internal parsers.
+// Sources/<Module> for our modules are symlinks into ../Sources, so the harnesses fuzz exactly
+// the shipped code; keep the targets and dependency versions in step with ../Package.swift.
+import PackageDescription
+
+/// Everything our modules may import, given to each of them: an import added to a shipped
+/// module then needs no change here (only a new package does).
+let libraries: [Target.Dependency] = [
+    "COpenSSL", "CTSS2", "CCurl",
+    .product(name: "SwiftASN1", package: "swift-asn1"),
+    .product(name: "X509", package: "swift-certificates"),
+    .product(name: "Crypto", package: "swift-crypto"),
+    .product(name: "_CryptoExtras", package: "swift-crypto"),
+]
+
+let package = Package(
+    name: "enroll-agent-fuzz",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto"),
+        .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys"),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
+        .target(name: "TPMKeys", dependencies: libraries),
+        .target(name: "CertStore", dependencies: libraries),
+        .target(name: "SCEPClient", dependencies: ["TPMKeys"] + libraries),
+        // The executable's Config/ folder (Foundation only) as a module of its own.
+        .target(name: "AgentConfig", dependencies: libraries),
+
+        .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient"]),
+        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys"]),
+        .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys"]),
+        .executableTarget(name: "FuzzStateFile", dependencies: ["CertStore"]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["AgentConfig"]),
+    ],
+    swiftLanguageModes: [.v5]
+)
