@@ -281,9 +281,9 @@ struct ProfileEnroller {
         }
     }
 
-    /// CertPoll with bounded exponential backoff until issued, refused, or
-    /// `poll_max_wait` has passed since the request was first sent. On timeout
-    /// the transaction stays on file so the next run resumes it.
+    /// CertPoll with bounded exponential backoff until issued, refused, or this
+    /// run has polled for `poll_max_wait`. On timeout the transaction stays on
+    /// file so the next run resumes it.
     private func pollUntilIssued(
         _ initial: PendingTransaction, key: any EnrollmentKey, signerKey: any EnrollmentKey, enrollment: SCEPEnrollment,
         server: ServerProfile, store: ProfileStore, state: inout EnrollmentState, resuming: Bool = false
