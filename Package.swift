@@ -22,6 +22,8 @@ let package = Package(
                        providers: [.apt(["libtss2-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        // prctl/setrlimit, which Glibc's Swift module does not export.
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         .target(name: "TPMKeys", dependencies: [
             "COpenSSL", "CTSS2",
@@ -39,7 +41,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "EnrollAgent", dependencies: [
-            "SCEPClient", "TPMKeys", "CertStore", "Renewal",
+            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"),
@@ -51,13 +53,13 @@ let package = Package(
         .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "TestSupport"]),
         .testTarget(name: "RenewalTests", dependencies: ["Renewal"]),
         .testTarget(name: "SCEPClientTests", dependencies: [
-            "SCEPClient", "TPMKeys", "TestSupport",
+            "SCEPClient", "TPMKeys", "TestSupport", "SCEPTestSupport",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "EnrollAgentTests", dependencies: [
-            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "TestSupport",
+            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "TestSupport", "SCEPTestSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
@@ -68,6 +70,13 @@ let package = Package(
 
         // Shared by the test targets: loopback HTTP server, real peer launchers.
         .target(name: "TestSupport", path: "Tests/Support"),
+        // Our own SCEP responder and test CA (RAs, PENDING, faults, GCM…), for the client's
+        // protocol tests and the agent's end-to-end tests alike.
+        .target(name: "SCEPTestSupport", dependencies: [
+            "SCEPClient", "TPMKeys", "TestSupport",
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "X509", package: "swift-certificates"),
+        ], path: "Tests/SCEPTestSupport"),
     ],
     swiftLanguageModes: [.v5]
 )

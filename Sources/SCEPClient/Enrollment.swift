@@ -21,13 +21,18 @@ public struct EnrollmentTransaction: Sendable, Equatable {
     /// The issuing CA's subject and our subject: CertPoll's IssuerAndSubject.
     public var issuerDER: [UInt8]
     public var subjectDER: [UInt8]
+    /// The extensions the request asked for (DER SEQUENCE OF Extension; no secret in
+    /// it), to name what the CA did not grant. Nil for transactions saved before.
+    public var requestedExtensionsDER: [UInt8]?
 
-    public init(transactionID: String, messageType: MessageType, signerCertificateDER: [UInt8], issuerDER: [UInt8], subjectDER: [UInt8]) {
+    public init(transactionID: String, messageType: MessageType, signerCertificateDER: [UInt8], issuerDER: [UInt8], subjectDER: [UInt8],
+                requestedExtensionsDER: [UInt8]? = nil) {
         self.transactionID = transactionID
         self.messageType = messageType
         self.signerCertificateDER = signerCertificateDER
         self.issuerDER = issuerDER
         self.subjectDER = subjectDER
+        self.requestedExtensionsDER = requestedExtensionsDER
     }
 }
 
@@ -40,7 +45,8 @@ public struct PreparedEnrollment: Sendable {
 /// The certificate the CA issued, verified: our public key, issued by the pinned CA.
 public struct IssuedCertificate: Sendable {
     public let certificate: Certificate
-    /// The CA chain up to and including the pinned CA.
+    /// The validated path above the certificate, its issuer first, up to and including
+    /// the pinned CA (what `chain.pem` holds).
     public let chain: [Certificate]
 
     public var certificatePEM: String { (try? certificate.serializeAsPEM().pemString).map { $0 + "\n" } ?? "" }
@@ -57,7 +63,7 @@ public enum EnrollmentOutcome: Sendable {
     public static func rejectionMessage(_ failInfo: FailInfo?, _ text: String?) -> String {
         var message = "the SCEP server refused the request"
         if let failInfo { message += " (failInfo \(failInfo.name)): \(failInfo.explanation)" }
-        if let text, !text.isEmpty { message += "; server says: \"\(text.filter { !$0.isNewline })\"" }
+        if let text, !text.isEmpty { message += "; server says: \"\(ServerText.excerpt(text, limit: 300))\"" }
         return message
     }
 }
@@ -70,11 +76,13 @@ public struct SCEPEnrollment: Sendable {
     public let allowWeakAlgorithms: Bool
     public let now: @Sendable () -> Date
     public let events: SCEPEventHandler
-    /// CAs such as micromdm's stamp notBefore with their own "now": a host whose
-    /// clock lags by a few seconds would see a fresh certificate (or a fresh CA) as
-    /// not yet valid. Validity is therefore checked this far ahead of our clock,
-    /// which is lenient on notBefore and slightly stricter on notAfter.
+    /// CAs such as micromdm's stamp notBefore with their own "now": a host whose clock
+    /// lags by a few seconds would see a fresh certificate (or a fresh CA) as not yet
+    /// valid. notBefore is therefore allowed this far ahead of our clock; notAfter is
+    /// checked against our clock as it is.
     public var clockSkewTolerance: TimeInterval = 300
+    /// Bounds on the work spent on what the server sends before the pin vouches for it.
+    public var limits = PathBuildingLimits()
 
     public init(service: SCEPService, pin: PinnedCA, preferredCipher: ContentCipher = .aes128CBC, allowWeakAlgorithms: Bool = false,
                 now: @escaping @Sendable () -> Date = { Date() }, events: @escaping SCEPEventHandler = { _ in }) {
@@ -91,7 +99,11 @@ public struct SCEPEnrollment: Sendable {
         let capabilities = try await service.capabilities()
         let algorithms = try capabilities.negotiate(preferredCipher: preferredCipher, allowWeakAlgorithms: allowWeakAlgorithms)
         let raw = try await service.caCertificates()
-        let certificates = try await CACertificates.validated(raw, pin: pin, at: validationTime)
+        let certificates = try await CACertificates.validated(raw, pin: pin, window: validityWindow, limits: limits)
+        for ignored in certificates.untrusted {
+            events(.ignoredCertificate(subject: ServerText.escaped("\(ignored.certificate.subject)"), sha256: ignored.sha256,
+                                       reason: ignored.explanation))
+        }
         return ServerProfile(capabilities: capabilities, certificates: certificates, algorithms: algorithms)
     }
 
@@ -120,7 +132,8 @@ public struct SCEPEnrollment: Sendable {
             transactionID: transactionID, messageType: messageType,
             signerCertificateDER: try Self.der(signerCertificate),
             issuerDER: try Self.der(server.certificates.issuingCA.subject),
-            subjectDER: try Self.der(request.subject))
+            subjectDER: try Self.der(request.subject),
+            requestedExtensionsDER: try RequestedExtensions.encode(request.extensions))
         return PreparedEnrollment(transaction: transaction, message: message)
     }
 
@@ -129,7 +142,7 @@ public struct SCEPEnrollment: Sendable {
     ///   - replyKey: the key the reply is encrypted to (the signer's key).
     ///   - newKey: the key the issued certificate must carry.
     public func submit(_ prepared: PreparedEnrollment, server: ServerProfile, replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
-        try await exchange(prepared.message, server: server, replyKey: replyKey, newKey: newKey)
+        try await exchange(prepared.message, transaction: prepared.transaction, server: server, replyKey: replyKey, newKey: newKey)
     }
 
     /// CertPoll (RFC 8894 §3.3.3) for a pending transaction, signed like the original request.
@@ -143,10 +156,11 @@ public struct SCEPEnrollment: Sendable {
             messageType: .certPoll, transactionID: transaction.transactionID, messageData: serializer.serializedBytes,
             recipient: server.certificates.encryptionRecipient, signerCertificate: signerCertificate, signerKey: signerKey,
             algorithms: server.algorithms)
-        return try await exchange(message, server: server, replyKey: signerKey, newKey: newKey)
+        return try await exchange(message, transaction: transaction, server: server, replyKey: signerKey, newKey: newKey)
     }
 
-    private func exchange(_ message: OutgoingPKIMessage, server: ServerProfile, replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
+    private func exchange(_ message: OutgoingPKIMessage, transaction: EnrollmentTransaction, server: ServerProfile,
+                          replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
         events(.sent(messageType: message.messageType, transactionID: message.transactionID, bytes: message.der.count,
                      method: server.algorithms.usePOST ? "POST" : "GET"))
         let body = try await service.pkiOperation(message.der, usePOST: server.algorithms.usePOST)
@@ -160,28 +174,41 @@ public struct SCEPEnrollment: Sendable {
             return .rejected(failInfo, text: text)
         case .success(let envelope):
             let certificates = try CertRepEnvelope.openCertificates(envelope, key: replyKey, events: events)
-            return .issued(try await verifyIssued(certificates, server: server, newKey: newKey))
+            let issued = try await verifyIssued(certificates, server: server, newKey: newKey)
+            if let requested = transaction.requestedExtensionsDER.flatMap({ try? RequestedExtensions.decode($0) }) {
+                for difference in IssuedContents.differences(requested: requested, issued: issued.certificate.extensions) {
+                    events(.issuedDiffers(difference))
+                }
+            }
+            return .issued(issued)
         }
     }
 
-    /// The issued certificate must carry our new public key and chain to the pinned CA.
+    /// The issued certificate must carry our new public key, be an end-entity certificate
+    /// valid now, and chain to the pinned CA; `chain` is the path that was validated.
     func verifyIssued(_ certificates: [Certificate], server: ServerProfile, newKey: any EnrollmentKey) async throws -> IssuedCertificate {
         let ourKey = try Certificate.PublicKey(derEncoded: newKey.subjectPublicKeyInfo)
         guard let issued = certificates.first(where: { $0.publicKey == ourKey }) else {
-            throw SCEPError(.wrongCertificate,
-                            "the reply holds no certificate for our public key (got: \(certificates.map { "\($0.subject)" }.joined(separator: "; "))); nothing was installed")
+            let got = certificates.prefix(5).map { CertificatePathBuilder.name($0) }.joined(separator: "; ")
+            throw SCEPError(.wrongCertificate, "the reply holds no certificate for our public key (got: \(got)); nothing was installed")
         }
-        let anchors = [server.certificates.issuingCA]
+        if CACertificates.isCA(issued) {
+            throw SCEPError(.wrongCertificate,
+                            "the issued certificate \(CertificatePathBuilder.name(issued)) is a CA certificate (basicConstraints cA=TRUE); an enrollment certificate must not be one: nothing was installed")
+        }
+        let path: [Certificate]
         do {
-            _ = try await pin.validate(issued, intermediates: server.certificates.chain + certificates, anchors: anchors, at: validationTime, role: "issued")
-        } catch let error as SCEPError {
-            throw SCEPError(.wrongCertificate,
-                            "the issued certificate (issuer \(issued.issuer)) is not signed by the pinned CA \(server.certificates.issuingCA.subject): \(error.message); nothing was installed")
+            let builder = try CertificatePathBuilder(
+                anchors: [server.certificates.issuingCA], candidates: server.certificates.chain + certificates.filter { $0 != issued },
+                window: validityWindow, limits: limits)
+            path = try await builder.path(from: issued, role: "issued")
+        } catch let error as SCEPError where error.code == .untrustedCertificate {
+            throw SCEPError(.wrongCertificate, "\(error.message); nothing was installed")
         }
-        return IssuedCertificate(certificate: issued, chain: server.certificates.chain)
+        return IssuedCertificate(certificate: issued, chain: Array(path.dropFirst()))
     }
 
-    private var validationTime: Date { now().addingTimeInterval(clockSkewTolerance) }
+    private var validityWindow: ValidityWindow { ValidityWindow(now: now(), notBeforeTolerance: clockSkewTolerance) }
 
     static func der<T: DERSerializable>(_ value: T) throws -> [UInt8] {
         var serializer = DER.Serializer()

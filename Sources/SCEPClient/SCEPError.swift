@@ -34,6 +34,9 @@ public struct SCEPError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidRequest
         /// A libcrypto failure that is not the server's doing.
         case crypto
+        /// The server's answer needs more work than we spend on untrusted input
+        /// (too many certificates, too long a path, too many signature checks).
+        case resourceLimit
     }
 
     public let code: Code

@@ -9,6 +9,11 @@ public enum SCEPEvent: Sendable, Equatable {
     case pending(transactionID: String, nextPollSeconds: Double)
     /// The request went out (no secret in here).
     case sent(messageType: MessageType, transactionID: String, bytes: Int, method: String)
+    /// A GetCACert certificate that is not used (not the pinned CA, not on its path, not a
+    /// trusted RA). `subject` is escaped already.
+    case ignoredCertificate(subject: String, sha256: String, reason: String)
+    /// The issued certificate differs from the request (an EKU, SAN or key usage).
+    case issuedDiffers(String)
 }
 
 public typealias SCEPEventHandler = @Sendable (SCEPEvent) -> Void

@@ -16,8 +16,8 @@ final class CrashSafetyTests: XCTestCase {
     override func setUpWithError() throws {
         fixture = try AgentStoreFixture()
         let enroll = try fixture.run(["enroll"])
-        XCTAssertEqual(enroll.exitCode, 0, enroll.transcript)
-        try XCTSkipUnless(enroll.exitCode == 0, "the first enrollment failed; nothing to crash-test")
+        // A failed precondition fails the test (never a skip: CI must see it).
+        guard enroll.exitCode == 0 else { throw AgentProcessError("the first enrollment failed; nothing to crash-test:\n\(enroll.transcript)") }
     }
 
     override func tearDown() {

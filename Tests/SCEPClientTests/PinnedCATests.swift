@@ -36,17 +36,25 @@ enum PKI {
         return Identity(certificate: certificate, key: key)
     }
 
-    /// An RA (end entity) certificate; `usage == nil` leaves keyUsage out (no restriction).
-    static func ra(_ commonName: String, issuer: Identity, usage: KeyUsage?) throws -> Identity {
+    /// id-kp-cmcRA and Microsoft's Certificate Request Agent (NDES RAs).
+    static let cmcRA: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 3, 28]
+    static let certificateRequestAgent: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 311, 20, 2, 1]
+    static let clientAuth: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 3, 2]
+
+    /// An end-entity certificate; `usage == nil` leaves keyUsage out (no restriction),
+    /// `purposes` are its EKUs (an RA's purpose by default; empty leaves the extension out).
+    static func ra(_ commonName: String, issuer: Identity, usage: KeyUsage?, purposes: [ASN1ObjectIdentifier] = [cmcRA],
+                   notAfter: Date = now + 365 * day) throws -> Identity {
         let key = P256.Signing.PrivateKey()
         let certificate = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: now - day, notValidAfter: now + 365 * day,
+            notValidBefore: now - day, notValidAfter: notAfter,
             issuer: issuer.name, subject: try DistinguishedName { CommonName(commonName) },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 if let usage { Critical(usage) }
+                if !purposes.isEmpty { try ExtendedKeyUsage(purposes.map { ExtendedKeyUsage.Usage(oid: $0) }) }
             },
             issuerPrivateKey: .init(issuer.key))
         return Identity(certificate: certificate, key: key)
@@ -127,7 +135,7 @@ final class PinnedCATests: XCTestCase {
         let ca = try PKI.ca("Issuing CA")
         let pin = try PinnedCA(pemText: try PKI.pem([ca.certificate]), fingerprints: [])
         let served = try CACertificates.parseReply(try ASN1TestSupport.der(ca.certificate))
-        let result = try await CACertificates.validated(served, pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.issuingCA, ca.certificate)
         XCTAssertEqual(result.encryptionRecipient, ca.certificate)
         XCTAssertEqual(result.replySigners, [ca.certificate])
@@ -138,7 +146,7 @@ final class PinnedCATests: XCTestCase {
     func testCAOnlyPinnedBySHA256WithColonsAndUppercase() async throws {
         let ca = try PKI.ca("Issuing CA")
         let pin = try PinnedCA(pemText: nil, fingerprints: [PKI.opensslStyleFingerprint(ca.certificate)])
-        let result = try await CACertificates.validated([ca.certificate], pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated([ca.certificate], pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.issuingCA, ca.certificate)
         XCTAssertEqual(result.encryptionRecipient, ca.certificate)
         XCTAssertEqual(result.replySigners, [ca.certificate])
@@ -149,7 +157,7 @@ final class PinnedCATests: XCTestCase {
         XCTAssertEqual(served.count, 1)
         let pin = try PinnedCA(pemText: nil, fingerprints: [ScepServerCapture.caFingerprintOpenSSL])
         let captureDay = Date(timeIntervalSince1970: 1_795_478_400)  // 2026-11-24, inside the CA's year
-        let result = try await CACertificates.validated(served, pin: pin, at: captureDay)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: captureDay))
         XCTAssertEqual(result.encryptionRecipient, served[0])
         XCTAssertEqual(result.replySigners, served)
     }
@@ -159,13 +167,13 @@ final class PinnedCATests: XCTestCase {
         let pinned = try PKI.ca("Pinned CA")
         let byFingerprint = try PinnedCA(pemText: nil, fingerprints: [PinnedCA.fingerprint(of: pinned.certificate)])
         await assertSCEPError(.untrustedCertificate) {
-            _ = try await CACertificates.validated([ca.certificate], pin: byFingerprint, at: PKI.now)
+            _ = try await CACertificates.validated([ca.certificate], pin: byFingerprint, window: ValidityWindow(now: PKI.now))
         }
         // Pinned by file: nothing the server sent (its CA, its RA) chains to the pin.
         let ra = try PKI.ra("RA", issuer: ca, usage: KeyUsage(digitalSignature: true, keyEncipherment: true))
         let byFile = try PinnedCA(pemText: try PKI.pem([pinned.certificate]), fingerprints: [])
         await assertSCEPError(.untrustedCertificate) {
-            _ = try await CACertificates.validated([ra.certificate, ca.certificate], pin: byFile, at: PKI.now)
+            _ = try await CACertificates.validated([ra.certificate, ca.certificate], pin: byFile, window: ValidityWindow(now: PKI.now))
         }
     }
 
@@ -173,11 +181,11 @@ final class PinnedCATests: XCTestCase {
         let expired = try PKI.ca("Expired CA", notBefore: PKI.now - 400 * PKI.day, notAfter: PKI.now - 35 * PKI.day)
         let byFile = try PinnedCA(pemText: try PKI.pem([expired.certificate]), fingerprints: [])
         await assertSCEPError(.untrustedCertificate) {
-            _ = try await CACertificates.validated([expired.certificate], pin: byFile, at: PKI.now)
+            _ = try await CACertificates.validated([expired.certificate], pin: byFile, window: ValidityWindow(now: PKI.now))
         }
         let byFingerprint = try PinnedCA(pemText: nil, fingerprints: [PinnedCA.fingerprint(of: expired.certificate)])
         await assertSCEPError(.untrustedCertificate) {
-            _ = try await CACertificates.validated([expired.certificate], pin: byFingerprint, at: PKI.now)
+            _ = try await CACertificates.validated([expired.certificate], pin: byFingerprint, window: ValidityWindow(now: PKI.now))
         }
     }
 
@@ -189,7 +197,7 @@ final class PinnedCATests: XCTestCase {
         let served = try CACertificates.parseReply(try PKI.degeneratePKCS7([ra.certificate, ca.certificate]))
         XCTAssertEqual(Set(served), [ra.certificate, ca.certificate])
         let pin = try PinnedCA(pemText: nil, fingerprints: [PinnedCA.fingerprint(of: ca.certificate)])
-        let result = try await CACertificates.validated(served, pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.issuingCA, ca.certificate)
         XCTAssertEqual(result.encryptionRecipient, ra.certificate)
         XCTAssertEqual(Set(result.replySigners), [ra.certificate, ca.certificate])
@@ -200,18 +208,18 @@ final class PinnedCATests: XCTestCase {
         let ca = try PKI.ca("Issuing CA")
         let ra = try PKI.ra("SCEP RA", issuer: ca, usage: nil)
         let pin = try PinnedCA(pemText: try PKI.pem([ca.certificate]), fingerprints: [])
-        let result = try await CACertificates.validated([ra.certificate, ca.certificate], pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated([ra.certificate, ca.certificate], pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.encryptionRecipient, ra.certificate)
         XCTAssertTrue(result.replySigners.contains(ra.certificate))
     }
 
     func testNDESStyleRAsWithOneUsageEach() async throws {
         let ca = try PKI.ca("Issuing CA")
-        let encryption = try PKI.ra("NDES-Exchange", issuer: ca, usage: KeyUsage(keyEncipherment: true))
-        let signing = try PKI.ra("NDES-Signature", issuer: ca, usage: KeyUsage(digitalSignature: true))
+        let encryption = try PKI.ra("NDES-Exchange", issuer: ca, usage: KeyUsage(keyEncipherment: true), purposes: [PKI.certificateRequestAgent])
+        let signing = try PKI.ra("NDES-Signature", issuer: ca, usage: KeyUsage(digitalSignature: true), purposes: [PKI.certificateRequestAgent])
         let served = try CACertificates.parseReply(try PKI.degeneratePKCS7([signing.certificate, encryption.certificate, ca.certificate]))
         let pin = try PinnedCA(pemText: try PKI.pem([ca.certificate]), fingerprints: [])
-        let result = try await CACertificates.validated(served, pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.encryptionRecipient, encryption.certificate)
         XCTAssertTrue(result.replySigners.contains(signing.certificate))
         XCTAssertTrue(result.replySigners.contains(ca.certificate))
@@ -223,7 +231,7 @@ final class PinnedCATests: XCTestCase {
         let signing = try PKI.ra("NDES-Signature", issuer: ca, usage: KeyUsage(digitalSignature: true))
         let pin = try PinnedCA(pemText: try PKI.pem([ca.certificate]), fingerprints: [])
         await assertSCEPError(.untrustedCertificate) {
-            _ = try await CACertificates.validated([signing.certificate, ca.certificate], pin: pin, at: PKI.now)
+            _ = try await CACertificates.validated([signing.certificate, ca.certificate], pin: pin, window: ValidityWindow(now: PKI.now))
         }
     }
 
@@ -233,7 +241,7 @@ final class PinnedCATests: XCTestCase {
         let impostorRA = try PKI.ra("SCEP RA", issuer: impostorCA, usage: KeyUsage(digitalSignature: true, keyEncipherment: true))
         let pin = try PinnedCA(pemText: try PKI.pem([ca.certificate]), fingerprints: [])
         let served = [impostorRA.certificate, impostorCA.certificate, ca.certificate]
-        let result = try await CACertificates.validated(served, pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.encryptionRecipient, ca.certificate)
         XCTAssertEqual(result.replySigners, [ca.certificate])
         XCTAssertEqual(result.chain, [ca.certificate])
@@ -246,7 +254,7 @@ final class PinnedCATests: XCTestCase {
         let ra = try PKI.ra("SCEP RA", issuer: intermediate, usage: KeyUsage(digitalSignature: true, keyEncipherment: true))
         let pin = try PinnedCA(pemText: nil, fingerprints: [PinnedCA.fingerprint(of: intermediate.certificate)])
         let served = [ra.certificate, intermediate.certificate, root.certificate]
-        let result = try await CACertificates.validated(served, pin: pin, at: PKI.now)
+        let result = try await CACertificates.validated(served, pin: pin, window: ValidityWindow(now: PKI.now))
         XCTAssertEqual(result.issuingCA, intermediate.certificate)
         XCTAssertEqual(result.encryptionRecipient, ra.certificate)
         XCTAssertFalse(result.replySigners.contains(root.certificate), "the root is above the pin, not trusted for replies")

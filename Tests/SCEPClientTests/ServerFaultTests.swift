@@ -5,6 +5,7 @@ import X509
 import XCTest
 
 @testable import SCEPClient
+@testable import SCEPTestSupport
 
 /// The SCEP exchange when the server misbehaves: PENDING without end, a CA
 /// that forgets or refuses a pending request, connections that break, and

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SCEPClient
 
 /// One line per event on stderr; journald adds the timestamp and unit.
 /// Metadata is printed as key=value so lines stay greppable.
@@ -22,8 +23,10 @@ struct StderrLogHandler: LogHandler {
              source: String, file: String, function: String, line: UInt) {
         var merged = metadata
         if let explicit { merged.merge(explicit) { _, new in new } }
-        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "\(level.rawValue): \(message)" + (fields.isEmpty ? "" : " [\(fields)]") + "\n"
+        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(ServerText.escaped("\($0.value)"))" }.joined(separator: " ")
+        // One event, one line: whatever a server put into a subject or an error text
+        // cannot start a line of its own.
+        let text = "\(level.rawValue): \(ServerText.escaped("\(message)"))" + (fields.isEmpty ? "" : " [\(fields)]") + "\n"
         FileHandle.standardError.write(Data(text.utf8))
     }
 }

@@ -6,17 +6,36 @@ import Logging
 /// not roll the certificate back — the new certificate is valid either way.
 struct PostInstallHook {
     let argv: [String]
+    /// `hook_environment`: variables passed on from the agent's environment.
+    var passedThrough: [String] = []
     var timeout: TimeInterval = 300
+
+    /// PATH when the agent itself has none (systemd always sets one).
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The hook's whole environment: PATH, the ENROLL_AGENT_* variables and what
+    /// `hook_environment` names. Nothing else of the agent's environment (credentials for
+    /// the endpoint or a proxy, NOTIFY_SOCKET, …) reaches a program the store's owner may
+    /// have written.
+    static func environment(inherited: [String: String], passedThrough: [String], profile: String,
+                            paths: (certificate: String, key: String, fullchain: String)) -> [String: String] {
+        var environment: [String: String] = ["PATH": inherited["PATH"] ?? defaultPath]
+        for name in passedThrough {
+            if let value = inherited[name] { environment[name] = value }
+        }
+        environment["ENROLL_AGENT_PROFILE"] = profile
+        environment["ENROLL_AGENT_CERTIFICATE"] = paths.certificate
+        environment["ENROLL_AGENT_KEY"] = paths.key
+        environment["ENROLL_AGENT_FULLCHAIN"] = paths.fullchain
+        return environment
+    }
 
     /// Returns the exit status (nil when the hook could not run or timed out).
     @discardableResult
     func run(profile: String, paths: (certificate: String, key: String, fullchain: String), logger: Logger) -> Int32? {
         guard let executable = argv.first else { return nil }
-        var environment = ProcessInfo.processInfo.environment
-        environment["ENROLL_AGENT_PROFILE"] = profile
-        environment["ENROLL_AGENT_CERTIFICATE"] = paths.certificate
-        environment["ENROLL_AGENT_KEY"] = paths.key
-        environment["ENROLL_AGENT_FULLCHAIN"] = paths.fullchain
+        let environment = Self.environment(inherited: ProcessInfo.processInfo.environment, passedThrough: passedThrough,
+                                           profile: profile, paths: paths)
         let status: Int32
         do {
             switch try ChildCommand(argv: argv, environment: environment, timeout: timeout).run() {

@@ -343,11 +343,11 @@ struct ProfileEnroller {
         try store.saveState(state)
         try store.clearPending()
         logger.info("certificate installed", metadata: [
-            "subject": "\(issued.certificate.subject)", "serial": "\(issued.certificate.serialNumber)",
+            "subject": "\(issued.certificate.subject)", "serial": "\(CertificateText.serial(issued.certificate))",
             "notAfter": "\(issued.certificate.notValidAfter)", "path": "\(store.liveCertificatePath)",
             "generation": "\(generation.id)"])
         if !profile.postInstall.isEmpty {
-            PostInstallHook(argv: profile.postInstall).run(
+            PostInstallHook(argv: profile.postInstall, passedThrough: profile.hookEnvironment).run(
                 profile: profile.name, paths: (store.liveCertificatePath, store.liveKeyPath, store.liveFullchainPath), logger: logger)
         }
         return (generation, issued.certificate)
@@ -373,7 +373,8 @@ struct ProfileEnroller {
                 throw AgentError(.config, "cannot read ca_pin_file \(file): \((error as NSError).localizedDescription)")
             }
         }
-        return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints)
+        return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints,
+                            raFingerprints: profile.caPin.raSHA256Fingerprints)
     }
 
     var keyProvider: KeyProvider {
@@ -412,6 +413,10 @@ enum AgentEvents {
             logger.info("request pending", metadata: ["transactionID": "\(transactionID)", "nextPollSeconds": "\(next)"])
         case .sent(let type, let transactionID, let bytes, let method):
             logger.debug("sent \(type.name)", metadata: ["transactionID": "\(transactionID)", "bytes": "\(bytes)", "method": "\(method)"])
+        case .ignoredCertificate(let subject, let sha256, let reason):
+            logger.warning("the server sent a certificate that is not used: \(reason)", metadata: ["subject": "\(subject)", "sha256": "\(sha256)"])
+        case .issuedDiffers(let difference):
+            logger.warning("the issued certificate differs from the request: \(difference)")
         }
     }
 }

@@ -57,7 +57,7 @@ struct ProfileStatus: Encodable {
                 status.certificate = CertificateInfo(
                     subject: "\(certificate.subject)",
                     subjectAlternativeNames: subjectAlternativeNames(of: certificate),
-                    serial: Hex.encode(certificate.serialNumber.bytes, separator: ":"),
+                    serial: CertificateText.serial(certificate),
                     issuer: "\(certificate.issuer)",
                     notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter,
                     sha256Fingerprint: live.sha256Fingerprint,

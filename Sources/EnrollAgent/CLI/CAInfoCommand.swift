@@ -7,41 +7,79 @@ import X509
 struct CAInfoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca-info",
-        abstract: "Show a SCEP server's capabilities and CA/RA certificates with their SHA-256 fingerprints, to write the pin.",
-        discussion: "Nothing here is trusted yet: compare the fingerprint with one obtained out of band before pinning it.")
+        abstract: "Show a SCEP server's capabilities and CA/RA certificates with their SHA-256 fingerprints and roles, to write the pins.",
+        discussion: """
+            With --profile, the profile's URL and pins are used and each certificate's role says whether the agent \
+            would trust it and why. Without pins, roles are shown as they would be with the server's CA pinned: \
+            compare the fingerprints with ones obtained out of band before pinning anything.
+            """)
 
-    @Argument(help: "The SCEP URL, e.g. https://scep.example.com/scep")
-    var url: String
+    @Argument(help: "The SCEP URL, e.g. https://scep.example.com/scep (default with --profile: its scep_url).")
+    var url: String?
+
+    @Option(name: .long, help: "Configuration file (with --profile).")
+    var config: String = AgentConfig.defaultPath
+
+    @Option(name: .long, help: "Use this profile's scep_url, pins and tls_ca_file.")
+    var profile: String?
+
+    @Option(name: .customLong("ca-pin-sha256"), help: "A CA fingerprint to judge the answer against (repeatable).")
+    var caPins: [String] = []
+
+    @Option(name: .customLong("ra-pin-sha256"), help: "An RA fingerprint to treat as pinned (repeatable).")
+    var raPins: [String] = []
 
     @Option(name: .long, help: "PEM bundle to verify the server's HTTPS certificate (default: the system store).")
     var tlsCAFile: String?
 
     func validate() throws {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https", parsed.host != nil else {
-            throw ValidationError("URL \"\(url)\": expected an http:// or https:// SCEP URL")
+        if url == nil && profile == nil {
+            throw ValidationError("give the SCEP URL, or --profile NAME to use a profile's scep_url")
+        }
+        if let url {
+            guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https", parsed.host != nil else {
+                throw ValidationError("URL \"\(url)\": expected an http:// or https:// SCEP URL")
+            }
+        }
+        for pin in caPins + raPins {
+            do { _ = try CAPinFingerprint.normalize(pin) } catch let error as InvalidConfigValue {
+                throw ValidationError("--ca-pin-sha256 / --ra-pin-sha256 \"\(pin)\": \(error.message)")
+            }
         }
     }
 
     func run() async throws {
         try await runReportingErrors {
+            let target = try resolveTarget()
             var options = CurlTransport.Options()
-            options.caBundlePath = tlsCAFile
-            let service = SCEPService(url: url, transport: CurlTransport(options: options))
+            options.caBundlePath = target.tlsCAFile
+            let service = SCEPService(url: target.url, transport: CurlTransport(options: options))
             do {
                 let capabilities = try await service.capabilities()
                 let certificates = try await service.caCertificates()
-                print("SCEP server \(url)")
+                let hypothetical = target.pin == nil
+                let pin = try target.pin ?? PinnedCA(pinnedCertificates: [], fingerprints: certificates.filter(Self.isCA).map(PinnedCA.fingerprint(of:)),
+                                                     raFingerprints: raPins)
+                let classified = try? await CACertificates.classify(certificates, pin: pin, window: ValidityWindow(now: Date()))
+                print("SCEP server \(target.url)")
                 print("  capabilities: \(capabilities.advertised.isEmpty ? "(none)" : capabilities.advertised.joined(separator: " "))")
+                if hypothetical { print("  (no pin given: roles as they would be with the server's CA certificate pinned)") }
                 for (index, certificate) in certificates.enumerated() {
                     print("  certificate \(index + 1):")
-                    print("    subject:     \(certificate.subject)")
-                    print("    issuer:      \(certificate.issuer)")
-                    print("    role:        \(role(of: certificate))")
-                    print("    valid until: \(certificate.notValidAfter)")
-                    print("    sha256:      \(fingerprint(certificate))")
+                    print("    subject:     \(ServerText.escaped("\(certificate.subject)"))")
+                    print("    issuer:      \(ServerText.escaped("\(certificate.issuer)"))")
+                    print("    usage:       \(Self.usage(of: certificate))")
+                    print("    valid:       \(Self.format(certificate.notValidBefore)) → \(Self.format(certificate.notValidAfter))")
+                    print("    sha256:      \(PinnedCA.fingerprint(of: certificate))")
+                    let role = classified?[index].explanation ?? "not judged: no certificate of the answer matches the pin"
+                    print("    role:        \(role)")
                 }
-                if let ca = certificates.first(where: isCA) {
-                    print("\nTo pin the issuing CA (after checking the fingerprint out of band):\n  ca_pin_sha256 = \"\(fingerprint(ca))\"")
+                if let ca = certificates.first(where: Self.isCA), target.pin == nil {
+                    print("\nTo pin the issuing CA (after checking the fingerprint out of band):\n  ca_pin_sha256 = \"\(PinnedCA.fingerprint(of: ca))\"")
+                }
+                let untrustedRAs = (classified ?? []).filter { $0.role == .untrustedRA }
+                if !untrustedRAs.isEmpty {
+                    print("\nThe RA certificates above carry no RA purpose. If they are the server's real RA (check out of band):\n  \(CACertificates.raPinLine(untrustedRAs))")
                 }
             } catch {
                 throw AgentError.wrap(error, profile: "ca-info")
@@ -49,26 +87,46 @@ struct CAInfoCommand: AsyncParsableCommand {
         }
     }
 
-    private func isCA(_ certificate: Certificate) -> Bool {
+    /// The URL, pins and TLS bundle: from the profile, overridden by the options.
+    private func resolveTarget() throws -> (url: String, pin: PinnedCA?, tlsCAFile: String?) {
+        guard let name = profile else {
+            let pin = caPins.isEmpty ? nil : try PinnedCA(pinnedCertificates: [], fingerprints: caPins, raFingerprints: raPins)
+            return (url ?? "", pin, tlsCAFile)
+        }
+        let loaded = try CommonOptions.load(config: config)
+        guard let selected = loaded.profile(named: name) else {
+            throw AgentError(.usage, "--profile \(name): no such profile in \(config) (profiles: \(loaded.profiles.map(\.name).joined(separator: ", ")))")
+        }
+        var pemText: String? = nil
+        if let file = selected.caPin.file {
+            do { pemText = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw AgentError(.config, "cannot read ca_pin_file \(file): \((error as NSError).localizedDescription)")
+            }
+        }
+        let pin = try PinnedCA(pemText: pemText, fingerprints: selected.caPin.sha256Fingerprints + caPins,
+                               raFingerprints: selected.caPin.raSHA256Fingerprints + raPins)
+        return (url ?? selected.scepURL.absoluteString, pin, tlsCAFile ?? selected.tlsCAFile)
+    }
+
+    static func isCA(_ certificate: Certificate) -> Bool {
         if case .isCertificateAuthority = (try? certificate.extensions.basicConstraints) ?? .notCertificateAuthority { return true }
         return false
     }
 
-    private func role(of certificate: Certificate) -> String {
-        var parts = [isCA(certificate) ? "CA" : "RA"]
+    private static func usage(of certificate: Certificate) -> String {
+        var parts = [isCA(certificate) ? "CA" : "end entity"]
         if let usage = try? certificate.extensions.keyUsage {
             var bits: [String] = []
             if usage.digitalSignature { bits.append("digitalSignature") }
             if usage.keyEncipherment { bits.append("keyEncipherment") }
             if usage.keyCertSign { bits.append("keyCertSign") }
-            parts.append("keyUsage: " + (bits.isEmpty ? "other" : bits.joined(separator: ", ")))
+            parts.append("keyUsage " + (bits.isEmpty ? "other" : bits.joined(separator: ", ")))
         }
-        return parts.joined(separator: ", ")
+        if let ekus = try? certificate.extensions.extendedKeyUsage {
+            parts.append("EKU " + ekus.map { "\(ASN1ObjectIdentifier($0))" }.joined(separator: ", "))
+        }
+        return parts.joined(separator: "; ")
     }
 
-    private func fingerprint(_ certificate: Certificate) -> String {
-        var serializer = DER.Serializer()
-        try? serializer.serialize(certificate)
-        return (try? Fingerprint.sha256(serializer.serializedBytes)) ?? "?"
-    }
+    private static func format(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle()) }
 }

@@ -11,6 +11,11 @@ struct EnrollAgentCommand: AsyncParsableCommand {
         discussion: "Exit codes: 0 ok; 64 usage; 65 the server's reply did not verify; 69 server unreachable or HTTP error; 70 internal error; 71 TPM or key failure; 73 cannot write the store; 75 request pending (run again to poll); 76 no challenge from the provider; 77 the CA refused the request; 78 configuration error.",
         version: "enroll-agent \(AgentVersion.string)",
         subcommands: [EnrollCommand.self, RenewCommand.self, RunCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self])
+
+    static func main() async {
+        ProcessHardening.apply()
+        await main(nil)
+    }
 }
 
 /// Options every profile-aware subcommand takes.
@@ -26,12 +31,7 @@ struct CommonOptions: ParsableArguments {
 
     /// Loads the configuration and selects the profiles, or fails with exit 78.
     func loadProfiles() throws -> (AgentConfig, [ProfileConfig]) {
-        let loaded: AgentConfig
-        do {
-            loaded = try AgentConfig.load(path: config)
-        } catch {
-            throw AgentError(.config, "\(error)")
-        }
+        let loaded = try Self.load(config: config)
         if let name = profile {
             guard let selected = loaded.profile(named: name) else {
                 let known = loaded.profiles.map(\.name).joined(separator: ", ")
@@ -43,13 +43,24 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+extension CommonOptions {
+    /// The configuration at `config`, or an `AgentError(.config)`.
+    static func load(config: String) throws -> AgentConfig {
+        do {
+            return try AgentConfig.load(path: config)
+        } catch {
+            throw AgentError(.config, "\(error)")
+        }
+    }
+}
+
 /// Runs a command body and turns `AgentError` into its documented exit code
 /// with one line on stderr.
 func runReportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as AgentError {
-        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        FileHandle.standardError.write(Data("error: \(ServerText.escaped(error.message))\n".utf8))
         throw ExitCode(error.exitCode)
     }
 }
@@ -64,7 +75,7 @@ extension CommonOptions {
         let logger = Logger(label: "enroll-agent")
         try await runReportingErrors {
             let (config, profiles) = try loadProfiles()
-            for problem in config.warnings { logger.warning("\(problem.formatted(path: config.sourcePath))") }
+            for problem in config.warnings + config.permissionProblems() { logger.warning("\(problem.formatted(path: config.sourcePath))") }
             var failures: [AgentError] = []
             for profile in profiles {
                 do {

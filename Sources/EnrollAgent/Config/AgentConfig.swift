@@ -70,6 +70,9 @@ struct ProfileConfig: Equatable, Sendable {
     var tlsCAFile: String?
     /// `post_install`: argv run after a new certificate is installed; empty = none.
     var postInstall: [String] = []
+    /// `hook_environment`: names of environment variables passed on to `post_install`
+    /// (besides PATH and the ENROLL_AGENT_* variables; nothing else is inherited).
+    var hookEnvironment: [String] = []
     /// `[profile.challenge]`.
     var challenge: ChallengeSource
     /// `[profile.variables]`: values for the templates.
@@ -93,6 +96,8 @@ struct CAPinConfig: Equatable, Sendable {
     var file: String?
     /// SHA-256 fingerprints of the DER certificate, normalized to 64 lowercase hex digits.
     var sha256Fingerprints: [String] = []
+    /// `ra_pin_sha256`: RA certificates trusted without an RA purpose, normalized like the CA pins.
+    var raSHA256Fingerprints: [String] = []
 }
 
 /// `san_upn`, `san_dns`, `san_email`, `san_uri`: template strings, rendered at enrollment.

@@ -68,7 +68,7 @@ final class ConfigDecoder {
         "key_storage", "key_type", "key_bits", "tcti", "key_usage", "extended_key_usage",
         "certificate_policies", "renew_before", "renew_jitter", "renewal_mode", "reuse_key",
         "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval",
-        "http_timeout", "tls_ca_file", "post_install", "challenge", "variables",
+        "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
     ]
     static let challengeKeysBySource: [(source: String, keys: [String])] = [
         ("endpoint", ["url", "token_file"]),
@@ -231,7 +231,26 @@ final class ConfigDecoder {
             return nil
         }
         guard fingerprintsValid, !fileGiven || file != nil else { return nil }
-        return CAPinConfig(file: file, sha256Fingerprints: fingerprints)
+        guard let raFingerprints = decodeFingerprintList(reader, "ra_pin_sha256") else { return nil }
+        return CAPinConfig(file: file, sha256Fingerprints: fingerprints, raSHA256Fingerprints: raFingerprints)
+    }
+
+    /// A string or list of SHA-256 fingerprints (any case, colons allowed); nil after a problem.
+    private func decodeFingerprintList(_ reader: ConfigTableReader, _ key: String) -> [String]? {
+        guard reader.table[key] != nil else { return [] }
+        guard let (values, _) = reader.stringArray(key, acceptSingleString: true) else { return nil }
+        var fingerprints: [String] = []
+        var valid = true
+        for (text, line) in values {
+            do {
+                let normalized = try CAPinFingerprint.normalize(text)
+                if !fingerprints.contains(normalized) { fingerprints.append(normalized) }
+            } catch {
+                reader.report(key, line: line, Self.message(error))
+                valid = false
+            }
+        }
+        return valid ? fingerprints : nil
     }
 
     // MARK: - Templates
@@ -494,6 +513,16 @@ final class ConfigDecoder {
         profile.tlsCAFile = reader.absolutePath("tls_ca_file")
         if let argv = reader.argv("post_install", allowEmpty: true) {
             profile.postInstall = argv
+        }
+        if let (names, _) = reader.stringArray("hook_environment") {
+            for (name, line) in names {
+                if EnvironmentName.isValid(name) {
+                    if !profile.hookEnvironment.contains(name) { profile.hookEnvironment.append(name) }
+                } else {
+                    reader.report("hook_environment", line: line,
+                                  "expected an environment variable name (letters, digits and '_', not starting with a digit), got \"\(name)\"")
+                }
+            }
         }
     }
 

@@ -19,7 +19,7 @@ extension AgentConfig {
         for profile in profiles {
             problems += EnvironmentCheck(profile: profile).run()
         }
-        return problems
+        return problems + permissionProblems(reportReadableSecrets: false)  // EnvironmentCheck reports those as errors
     }
 }
 
@@ -191,5 +191,82 @@ struct ConfigCheckReport {
             return [ConfigError.unreadable(path: path, reason: unreadableReason).description]
         }
         return problems.map { $0.formatted(path: path) }
+    }
+}
+
+extension AgentConfig {
+    /// Files whose contents decide what the agent runs or sends, checked for who else can
+    /// change them (or, for secrets, read them): the configuration, token and challenge
+    /// files, the challenge command and post_install programs, and every directory above
+    /// them. Warnings, not errors: the run goes on, and the log says what to fix. Checked
+    /// at every run, not only by `check-config`, because permissions drift.
+    func permissionProblems(reportReadableSecrets: Bool = true) -> [ConfigProblem] {
+        var problems = FilePermissionAudit.problems(path: sourcePath, what: "configuration file", secret: false)
+            .map { ConfigProblem(severity: .warning, line: nil, key: "", message: $0) }
+        for profile in profiles {
+            let scope = ConfigScope(profileLabel: "profile \"\(profile.name)\"", keyPrefix: "profile.\(profile.name).")
+            var checked: [(key: String, path: String, what: String, secret: Bool)] = []
+            switch profile.challenge {
+            case .endpoint(_, let tokenFile?): checked.append(("challenge.token_file", tokenFile, "token file", true))
+            case .file(let path): checked.append(("challenge.file", path, "challenge file", true))
+            case .command(let argv): if let program = argv.first { checked.append(("challenge.command", program, "challenge command", false)) }
+            case .endpoint(_, nil), .noChallenge: break
+            }
+            if let program = profile.postInstall.first { checked.append(("post_install", program, "post_install program", false)) }
+            for item in checked {
+                for message in FilePermissionAudit.problems(path: item.path, what: item.what, secret: item.secret && reportReadableSecrets) {
+                    problems.append(scope.problem(item.key, line: profile.line(of: item.key), message, severity: .warning))
+                }
+            }
+        }
+        return problems
+    }
+}
+
+/// Who besides root and us can change (or read) a file, judged from lstat of the file
+/// and of each directory above it. A directory with the sticky bit (/tmp) does not let
+/// others replace what they do not own, so it is not reported.
+enum FilePermissionAudit {
+    static func problems(path: String, what: String, secret: Bool, ownUID: uid_t = geteuid()) -> [String] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [] }  // a missing file is reported elsewhere
+        var problems: [String] = []
+        let mode = Int(info.st_mode) & 0o7777
+        if mode & 0o022 != 0 {
+            problems.append("\(what) \(path) can be changed by \(mode & 0o002 != 0 ? "every user" : "its group") (mode \(octal(mode))); chmod go-w \(path)")
+        }
+        if info.st_uid != 0 && info.st_uid != ownUID {
+            problems.append("\(what) \(path) belongs to uid \(info.st_uid), neither root nor this agent; chown root \(path)")
+        }
+        if secret && mode & 0o004 != 0 {
+            problems.append("\(what) \(path) is readable by every user (mode \(octal(mode))); it holds a secret: chmod 0600 or 0640")
+        }
+        var directory = parentDirectory(path)
+        while true {
+            var dirInfo = stat()
+            if stat(directory, &dirInfo) == 0 {
+                let dirMode = Int(dirInfo.st_mode) & 0o7777
+                let sticky = dirMode & 0o1000 != 0
+                if dirMode & 0o022 != 0 && !sticky {
+                    problems.append("the directory \(directory) above \(what) \(path) can be changed by \(dirMode & 0o002 != 0 ? "every user" : "its group") (mode \(octal(dirMode))), who can then replace the file; chmod go-w \(directory)")
+                }
+                if dirInfo.st_uid != 0 && dirInfo.st_uid != ownUID && !sticky {
+                    problems.append("the directory \(directory) above \(what) \(path) belongs to uid \(dirInfo.st_uid), neither root nor this agent")
+                }
+            }
+            if directory == "/" { break }
+            directory = parentDirectory(directory)
+        }
+        return problems
+    }
+
+    private static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    private static func octal(_ mode: Int) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }

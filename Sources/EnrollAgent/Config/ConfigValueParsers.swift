@@ -164,3 +164,16 @@ func didYouMean(_ word: String, among candidates: [String]) -> String {
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return "" }
     return "; did you mean \"\(best.0)\"?"
 }
+
+/// Environment variable names (`HTTPS_PROXY`): POSIX portable names.
+enum EnvironmentName {
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { scalar in
+            switch scalar {
+            case "A"..."Z", "a"..."z", "0"..."9", "_": return true
+            default: return false
+            }
+        }
+    }
+}

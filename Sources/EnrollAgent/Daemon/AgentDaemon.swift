@@ -31,6 +31,7 @@ final class AgentDaemon: @unchecked Sendable {
     func run() async throws {
         let signals = SignalEvents()
         var (config, profiles) = try options.loadProfiles()
+        logPermissionProblems(config)
         let watchdog = startWatchdog()
         defer { watchdog?.cancel() }
         notifier.notify("READY=1\nSTATUS=watching \(profiles.count) profile(s)")
@@ -59,6 +60,7 @@ final class AgentDaemon: @unchecked Sendable {
                 _ = await waitForCompletion(loops, timeout: 30)
                 do {
                     (config, profiles) = try options.loadProfiles()
+                    logPermissionProblems(config)
                     logger.info("SIGHUP: configuration reloaded", metadata: ["profiles": "\(profiles.map(\.name).joined(separator: ","))"])
                 } catch {
                     logger.error("SIGHUP: the new configuration is invalid; keeping the old one: \(error)")
@@ -93,6 +95,12 @@ final class AgentDaemon: @unchecked Sendable {
             let delay = WakeupPlanner.nextWake(now: now, dueTimes: next.map { [$0] } ?? [])
             notifier.notify("STATUS=\(profile.name): next check in \(DurationText.format(delay))")
             do { try await environment.sleeper.sleep(seconds: max(delay, 1)) } catch { return }
+        }
+    }
+
+    private func logPermissionProblems(_ config: AgentConfig) {
+        for problem in config.warnings + config.permissionProblems() {
+            logger.warning("\(problem.formatted(path: config.sourcePath))")
         }
     }
 

@@ -42,20 +42,7 @@ struct EnvelopedData: BERImplicitlyTaggable, Hashable, Sendable {
             if let next = lookahead.next(), next.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) {
                 nodes = lookahead  // originatorInfo: not used by SCEP, skipped
             }
-            guard let setNode = nodes.next(), setNode.identifier == .set, case .constructed(let children) = setNode.content else {
-                throw ASN1Error.invalidASN1Object(reason: "EnvelopedData: recipientInfos missing")
-            }
-            var recipients: [RecipientInfo] = []
-            for child in children {
-                if child.identifier == .sequence {
-                    recipients.append(.keyTransport(try KeyTransRecipientInfo(berEncoded: child)))
-                } else {
-                    recipients.append(.other(ASN1Any(berEncoded: child)))
-                }
-            }
-            guard !recipients.isEmpty else {
-                throw ASN1Error.invalidASN1Object(reason: "EnvelopedData: no recipientInfos")
-            }
+            let recipients = try Self.recipientInfos(&nodes, structure: "EnvelopedData")
             let encrypted = try EncryptedContentInfo(berEncoded: &nodes)
             if let next = nodes.next(), next.identifier != ASN1Identifier(tagWithNumber: 1, tagClass: .contextSpecific) {
                 throw ASN1Error.invalidASN1Object(reason: "EnvelopedData: unexpected trailing element")
@@ -67,15 +54,38 @@ struct EnvelopedData: BERImplicitlyTaggable, Hashable, Sendable {
     func serialize(into coder: inout DER.Serializer, withIdentifier identifier: ASN1Identifier) throws {
         try coder.appendConstructedNode(identifier: identifier) { coder in
             try coder.serialize(version)
-            var elements: [ASN1Any] = []
-            for recipient in recipientInfos {
-                switch recipient {
-                case .keyTransport(let ktri): elements.append(try ASN1Any(erasing: ktri))
-                case .other(let any): elements.append(any)
-                }
-            }
-            try coder.serializeSetOf(elements)
+            try Self.serializeRecipientInfos(recipientInfos, into: &coder)
             try coder.serialize(encryptedContentInfo)
         }
+    }
+
+    /// RecipientInfos, shared with AuthEnvelopedData (RFC 5083).
+    static func recipientInfos(_ nodes: inout ASN1NodeCollection.Iterator, structure: String) throws -> [RecipientInfo] {
+        guard let setNode = nodes.next(), setNode.identifier == .set, case .constructed(let children) = setNode.content else {
+            throw ASN1Error.invalidASN1Object(reason: "\(structure): recipientInfos missing")
+        }
+        var recipients: [RecipientInfo] = []
+        for child in children {
+            if child.identifier == .sequence {
+                recipients.append(.keyTransport(try KeyTransRecipientInfo(berEncoded: child)))
+            } else {
+                recipients.append(.other(ASN1Any(berEncoded: child)))
+            }
+        }
+        guard !recipients.isEmpty else {
+            throw ASN1Error.invalidASN1Object(reason: "\(structure): no recipientInfos")
+        }
+        return recipients
+    }
+
+    static func serializeRecipientInfos(_ recipientInfos: [RecipientInfo], into coder: inout DER.Serializer) throws {
+        var elements: [ASN1Any] = []
+        for recipient in recipientInfos {
+            switch recipient {
+            case .keyTransport(let ktri): elements.append(try ASN1Any(erasing: ktri))
+            case .other(let any): elements.append(any)
+            }
+        }
+        try coder.serializeSetOf(elements)
     }
 }

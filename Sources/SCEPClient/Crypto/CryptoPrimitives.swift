@@ -1,4 +1,5 @@
 import COpenSSL
+import SwiftASN1
 import TPMKeys
 
 /// The symmetric ciphers SCEP envelopes use (RFC 8894 §3.5.2, RFC 5652 §6).
@@ -24,6 +25,36 @@ public enum ContentCipher: String, Sendable, CaseIterable {
     }
 
     var ivLength: Int { self == .desCBC || self == .desEDE3CBC ? 8 : 16 }
+}
+
+/// AES-GCM (RFC 5084), which step-ca uses for its replies when its provisioner says so,
+/// in EnvelopedData (the tag appended to the ciphertext) or AuthEnvelopedData (RFC 5083).
+/// Accepted in replies only; we send CBC, which every SCEP server reads.
+public enum AuthenticatedCipher: String, Sendable, CaseIterable {
+    case aes128GCM = "AES-128-GCM"
+    case aes192GCM = "AES-192-GCM"
+    case aes256GCM = "AES-256-GCM"
+
+    var keyLength: Int {
+        switch self {
+        case .aes128GCM: return 16
+        case .aes192GCM: return 24
+        case .aes256GCM: return 32
+        }
+    }
+
+    var objectIdentifier: ASN1ObjectIdentifier {
+        switch self {
+        case .aes128GCM: return OID.aes128GCM
+        case .aes192GCM: return OID.aes192GCM
+        case .aes256GCM: return OID.aes256GCM
+        }
+    }
+
+    init?(objectIdentifier: ASN1ObjectIdentifier) {
+        guard let match = Self.allCases.first(where: { $0.objectIdentifier == objectIdentifier }) else { return nil }
+        self = match
+    }
 }
 
 /// Crypto that is not a private-key operation, done with the system's libcrypto.
@@ -130,6 +161,72 @@ enum CryptoPrimitives {
                             "\(cipher.rawValue) \(encrypt ? "encryption" : "decryption") failed (wrong key or corrupt content): \(detail)")
         }
         return Array(out.prefix(total))
+    }
+
+    /// AES-GCM decryption; throws `.decryptionFailed` unless the tag verifies.
+    static func decryptGCM(_ ciphertext: [UInt8], tag: [UInt8], cipher: AuthenticatedCipher, key: [UInt8], nonce: [UInt8],
+                           additionalData: [UInt8] = []) throws -> [UInt8] {
+        try runGCM(cipher: cipher, key: key, nonce: nonce, input: ciphertext, additionalData: additionalData, tag: tag).output
+    }
+
+    /// AES-GCM encryption (for tests that play the server): ciphertext and a tag of `tagLength` bytes.
+    static func encryptGCM(_ plaintext: [UInt8], cipher: AuthenticatedCipher, key: [UInt8], nonce: [UInt8],
+                           additionalData: [UInt8] = [], tagLength: Int = 16) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
+        let result = try runGCM(cipher: cipher, key: key, nonce: nonce, input: plaintext, additionalData: additionalData,
+                                tag: nil, tagLength: tagLength)
+        return (result.output, result.tag)
+    }
+
+    private static func runGCM(cipher: AuthenticatedCipher, key: [UInt8], nonce: [UInt8], input: [UInt8], additionalData: [UInt8],
+                               tag: [UInt8]?, tagLength: Int = 16) throws -> (output: [UInt8], tag: [UInt8]) {
+        let encrypt = tag == nil
+        let expectedTagLength = tag?.count ?? tagLength
+        guard key.count == cipher.keyLength, !nonce.isEmpty, nonce.count <= 128, (12...16).contains(expectedTagLength) else {
+            throw SCEPError(.malformedReply, "\(cipher.rawValue): wrong key, nonce or tag length (\(key.count)/\(nonce.count)/\(expectedTagLength) bytes)")
+        }
+        guard let evpCipher = EVP_CIPHER_fetch(nil, cipher.rawValue, nil) else {
+            throw SCEPError(.unsupportedAlgorithm, "cipher \(cipher.rawValue) is unavailable in this OpenSSL: \(drainOpenSSLErrors())")
+        }
+        defer { EVP_CIPHER_free(evpCipher) }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw SCEPError(.crypto, "out of memory") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        // The nonce length first (GCM's default is 12), then key and nonce.
+        guard EVP_CipherInit_ex2(ctx, evpCipher, nil, nil, encrypt ? 1 : 0, nil) == 1,
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonce.count), nil) == 1,
+              EVP_CipherInit_ex2(ctx, nil, key, nonce, encrypt ? 1 : 0, nil) == 1 else {
+            throw SCEPError(.crypto, "\(cipher.rawValue) init failed: \(drainOpenSSLErrors())")
+        }
+        var out = [UInt8](repeating: 0, count: input.count + 32)
+        var tagBytes = tag ?? [UInt8](repeating: 0, count: tagLength)
+        var written: Int32 = 0
+        var total = 0
+        let ok = out.withUnsafeMutableBufferPointer { buffer -> Bool in
+            if !additionalData.isEmpty {
+                guard EVP_CipherUpdate(ctx, nil, &written, additionalData, Int32(additionalData.count)) == 1 else { return false }
+            }
+            guard EVP_CipherUpdate(ctx, buffer.baseAddress, &written, input, Int32(input.count)) == 1 else { return false }
+            total = Int(written)
+            if !encrypt {
+                let set = tagBytes.withUnsafeMutableBytes { EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32($0.count), $0.baseAddress) }
+                guard set == 1 else { return false }
+            }
+            // For decryption this is where the tag is checked.
+            guard EVP_CipherFinal_ex(ctx, buffer.baseAddress! + total, &written) == 1 else { return false }
+            total += Int(written)
+            if encrypt {
+                let get = tagBytes.withUnsafeMutableBytes { EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32($0.count), $0.baseAddress) }
+                guard get == 1 else { return false }
+            }
+            return true
+        }
+        guard ok else {
+            let detail = drainOpenSSLErrors()
+            throw SCEPError(encrypt ? .crypto : .decryptionFailed,
+                            "\(cipher.rawValue) \(encrypt ? "encryption" : "decryption") failed"
+                            + (encrypt ? "" : " (the authentication tag does not verify: wrong key or tampered content)")
+                            + (detail.isEmpty ? "" : ": \(detail)"))
+        }
+        return (Array(out.prefix(total)), tagBytes)
     }
 
     private static func publicKey(_ spki: [UInt8]) throws -> OpaquePointer {

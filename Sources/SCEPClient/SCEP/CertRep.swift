@@ -40,6 +40,13 @@ struct ParsedCertRep {
         throw SCEPError(.malformedReply, "the reply's \(name) attribute is not a string")
     }
 
+    /// A text attribute in whatever string type the server chose (failInfoText: RFC 8894
+    /// says UTF8String, servers also send PrintableString, IA5String or BMPString).
+    func textAttribute(_ oid: ASN1ObjectIdentifier) -> String? {
+        guard let value = try? attributes.singleValue(oid) else { return nil }
+        return ASN1Text.decode(value)
+    }
+
     func octetAttribute(_ oid: ASN1ObjectIdentifier, _ name: String) throws -> [UInt8]? {
         guard let value = try attributes.singleValue(oid) else { return nil }
         guard let octets = try? ASN1OctetString(asn1Any: value) else {
@@ -84,7 +91,7 @@ extension ParsedCertRep {
         }
         let spki = try signerCertificate.publicKey.subjectPublicKeyInfoDER()
         guard try CryptoPrimitives.verifyRSASignature(Array(signerInfo.signature.bytes), over: signedBytes, digest: digest, subjectPublicKeyInfo: spki) else {
-            throw SCEPError(.badSignature, "the reply's signature does not verify with the certificate of \(signerCertificate.subject); nothing was installed")
+            throw SCEPError(.badSignature, "the reply's signature does not verify with the certificate of \(CertificatePathBuilder.name(signerCertificate)); nothing was installed")
         }
         let content = signedData.encapsulatedContentInfo.content.map { Array($0.bytes) } ?? []
         guard let messageDigestValue = try attributes.singleValue(OID.messageDigest),
@@ -101,11 +108,12 @@ extension ParsedCertRep {
 
         // Now the attributes can be believed.
         guard try printableAttribute(OID.scepMessageType, "messageType") == MessageType.certRep.rawValue else {
-            throw SCEPError(.replyMismatch, "the reply is not a CertRep (messageType \(String(describing: try? printableAttribute(OID.scepMessageType, "messageType"))))")
+            let got = ((try? printableAttribute(OID.scepMessageType, "messageType")) ?? nil).map { ServerText.excerpt($0) } ?? "(none)"
+            throw SCEPError(.replyMismatch, "the reply is not a CertRep (messageType \(got))")
         }
         let transactionID = try printableAttribute(OID.scepTransactionID, "transactionID")
         guard transactionID == expected.transactionID else {
-            throw SCEPError(.replyMismatch, "the reply's transactionID \(transactionID ?? "(none)") is not ours (\(expected.transactionID)); nothing was installed")
+            throw SCEPError(.replyMismatch, "the reply's transactionID \(transactionID.map { ServerText.excerpt($0, limit: 80) } ?? "(none)") is not ours (\(expected.transactionID)); nothing was installed")
         }
         let recipientNonce = try octetAttribute(OID.scepRecipientNonce, "recipientNonce")
         guard recipientNonce == expected.senderNonce else {
@@ -124,7 +132,7 @@ extension ParsedCertRep {
             return .pending
         case .failure:
             let failInfoValue = (try? printableAttribute(OID.scepFailInfo, "failInfo")) ?? nil
-            let text = (try? printableAttribute(OID.scepFailInfoText, "failInfoText")) ?? nil
+            let text = textAttribute(OID.scepFailInfoText)
             return .failure(failInfoValue.flatMap(FailInfo.init(rawValue:)), text: text)
         }
     }
@@ -141,53 +149,103 @@ extension ParsedCertRep {
         let embedded = (signedData.certificates ?? []).compactMap { try? Certificate(derEncoded: CACertificates.bytes(of: $0)) }
         if let stranger = embedded.first(where: matches) {
             throw SCEPError(.untrustedCertificate,
-                            "the reply is signed by \(stranger.subject) (issuer \(stranger.issuer)), which is not a CA/RA certificate that chains to the pinned CA; nothing was installed")
+                            "the reply is signed by \(CertificatePathBuilder.name(stranger)) (issuer \(ServerText.escaped("\(stranger.issuer)"))), which is not the pinned CA, a CA on its path or a trusted RA; nothing was installed")
         }
         throw SCEPError(.untrustedCertificate, "the reply is signed by a certificate that is not one of the server's pinned CA/RA certificates; nothing was installed")
     }
 }
 
 /// Opens the SUCCESS envelope with our key and returns the certificates of the
-/// degenerate PKCS#7 inside (RFC 8894 §3.3.2).
+/// degenerate PKCS#7 inside (RFC 8894 §3.3.2). The envelope is an EnvelopedData
+/// (RFC 5652; AES-CBC, 3DES, DES, or AES-GCM with the tag after the ciphertext as
+/// step-ca sends it) or an AuthEnvelopedData (RFC 5083, AES-GCM).
 enum CertRepEnvelope {
-    static func openCertificates(_ envelope: [UInt8], key: any EnrollmentKey, events: SCEPEventHandler) throws -> [Certificate] {
-        let enveloped: EnvelopedData
+    /// What the envelope says, before any key is used.
+    struct Parsed {
+        let recipients: [KeyTransRecipientInfo]
+        let encryption: EncryptedContentInfo
+        /// AuthEnvelopedData only.
+        let authentication: (additionalData: [UInt8], mac: [UInt8])?
+    }
+
+    static func parse(_ envelope: [UInt8]) throws -> Parsed {
+        let parsed: Parsed
         do {
             let contentInfo = try ContentInfo(berEncoded: envelope)
-            guard contentInfo.contentType == OID.envelopedData else {
-                throw SCEPError(.malformedReply, "the reply's content is not EnvelopedData")
+            let inner = try CACertificates.bytes(of: contentInfo.content)
+            switch contentInfo.contentType {
+            case OID.envelopedData:
+                let enveloped = try EnvelopedData(berEncoded: inner)
+                parsed = Parsed(recipients: keyTransports(enveloped.recipientInfos), encryption: enveloped.encryptedContentInfo,
+                                authentication: nil)
+            case OID.authEnvelopedData:
+                let enveloped = try AuthEnvelopedData(berEncoded: inner)
+                parsed = Parsed(recipients: keyTransports(enveloped.recipientInfos), encryption: enveloped.authEncryptedContentInfo,
+                                authentication: (enveloped.authenticatedAttributesDER, enveloped.mac))
+            default:
+                throw SCEPError(.malformedReply, "the reply's content is not EnvelopedData or AuthEnvelopedData")
             }
-            enveloped = try EnvelopedData(berEncoded: CACertificates.bytes(of: contentInfo.content))
         } catch let error as SCEPError { throw error } catch {
             throw SCEPError(.malformedReply, "the reply's EnvelopedData does not parse: \(error)")
         }
-        let keyTransports = enveloped.recipientInfos.compactMap { info -> KeyTransRecipientInfo? in
+        guard !parsed.recipients.isEmpty else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply's envelope has no RSA key-transport recipient")
+        }
+        return parsed
+    }
+
+    private static func keyTransports(_ infos: [EnvelopedData.RecipientInfo]) -> [KeyTransRecipientInfo] {
+        infos.compactMap { info -> KeyTransRecipientInfo? in
             if case .keyTransport(let ktri) = info { return ktri }
             return nil
         }
-        guard !keyTransports.isEmpty else {
-            throw SCEPError(.unsupportedAlgorithm, "the reply's envelope has no RSA key-transport recipient")
+    }
+
+    /// How the content is encrypted, checked before our key is used.
+    enum ContentDecryption {
+        case block(ContentCipher, iv: [UInt8])
+        case gcm(AuthenticatedCipher, GCMParameters)
+    }
+
+    static func contentDecryption(_ parsed: Parsed, events: SCEPEventHandler) throws -> ContentDecryption {
+        let algorithm = parsed.encryption.contentEncryptionAlgorithm
+        if let cipher = AuthenticatedCipher(objectIdentifier: algorithm.algorithm) {
+            guard let parametersAny = algorithm.parameters,
+                  let parameters = try? GCMParameters(berEncoded: DER.parse(CACertificates.bytes(of: parametersAny))) else {
+                throw SCEPError(.malformedReply, "the reply's \(cipher.rawValue) parameters (nonce, tag length) do not parse")
+            }
+            if let mac = parsed.authentication?.mac, mac.count != parameters.icvLength {
+                throw SCEPError(.malformedReply, "the reply's authentication tag is \(mac.count) bytes, its parameters say \(parameters.icvLength)")
+            }
+            return .gcm(cipher, parameters)
         }
-        let encryption = enveloped.encryptedContentInfo
-        guard let cipher = ContentCipher(objectIdentifier: encryption.contentEncryptionAlgorithm.algorithm) else {
-            throw SCEPError(.unsupportedAlgorithm, "the reply is encrypted with an unsupported cipher \(encryption.contentEncryptionAlgorithm.algorithm)")
+        guard parsed.authentication == nil else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply is an AuthEnvelopedData with \(algorithm.algorithm), not AES-GCM")
+        }
+        guard let cipher = ContentCipher(objectIdentifier: algorithm.algorithm) else {
+            throw SCEPError(.unsupportedAlgorithm, "the reply is encrypted with an unsupported cipher \(algorithm.algorithm)")
         }
         if cipher.isWeak {
             events(.weakReplyAlgorithm("the server encrypted its reply with \(cipher.rawValue)"))
         }
-        guard let ivAny = encryption.contentEncryptionAlgorithm.parameters,
-              let iv = try? ASN1OctetString(asn1Any: ivAny) else {
+        guard let ivAny = algorithm.parameters, let iv = try? ASN1OctetString(asn1Any: ivAny) else {
             throw SCEPError(.malformedReply, "the reply's cipher parameters carry no IV")
         }
-        guard let ciphertext = encryption.encryptedContent else {
+        return .block(cipher, iv: Array(iv.bytes))
+    }
+
+    static func openCertificates(_ envelope: [UInt8], key: any EnrollmentKey, events: SCEPEventHandler) throws -> [Certificate] {
+        let parsed = try parse(envelope)
+        let decryption = try contentDecryption(parsed, events: events)
+        guard let ciphertext = parsed.encryption.encryptedContent.map({ Array($0.bytes) }) else {
             throw SCEPError(.malformedReply, "the reply's envelope has no encrypted content")
         }
         // Several recipients are possible; the one our key can open is ours.
         var lastError: Error = SCEPError(.decryptionFailed, "no recipient in the reply's envelope is this key")
-        for recipient in keyTransports {
+        for recipient in parsed.recipients {
             do {
                 let contentKey = try key.decrypt(Array(recipient.encryptedKey.bytes))
-                let plaintext = try CryptoPrimitives.decrypt(Array(ciphertext.bytes), cipher: cipher, key: contentKey, iv: Array(iv.bytes))
+                let plaintext = try decrypt(ciphertext, with: decryption, key: contentKey, authentication: parsed.authentication)
                 return try certificates(inDegenerate: plaintext)
             } catch let error as TPMError where error.code != .decryptionFailed {
                 // The key cannot be used at all (TPM gone, locked out): a key failure, not a bad reply.
@@ -198,6 +256,26 @@ enum CertRepEnvelope {
         }
         if let scep = lastError as? SCEPError { throw scep }
         throw SCEPError(.decryptionFailed, "cannot decrypt the reply with our key: \(lastError)")
+    }
+
+    static func decrypt(_ ciphertext: [UInt8], with decryption: ContentDecryption, key: [UInt8],
+                        authentication: (additionalData: [UInt8], mac: [UInt8])?) throws -> [UInt8] {
+        switch decryption {
+        case .block(let cipher, let iv):
+            return try CryptoPrimitives.decrypt(ciphertext, cipher: cipher, key: key, iv: iv)
+        case .gcm(let cipher, let parameters):
+            if let authentication {
+                return try CryptoPrimitives.decryptGCM(ciphertext, tag: authentication.mac, cipher: cipher, key: key,
+                                                       nonce: parameters.nonce, additionalData: authentication.additionalData)
+            }
+            // In an EnvelopedData the tag follows the ciphertext (Go's crypto/cipher Seal, as step-ca sends it).
+            guard ciphertext.count >= parameters.icvLength else {
+                throw SCEPError(.malformedReply, "the reply's \(cipher.rawValue) content is shorter than its \(parameters.icvLength)-byte tag")
+            }
+            let split = ciphertext.count - parameters.icvLength
+            return try CryptoPrimitives.decryptGCM(Array(ciphertext[..<split]), tag: Array(ciphertext[split...]), cipher: cipher,
+                                                   key: key, nonce: parameters.nonce)
+        }
     }
 
     static func certificates(inDegenerate bytes: [UInt8]) throws -> [Certificate] {

@@ -93,6 +93,8 @@ struct PreparedRequest {
     let csrDER: [UInt8]
     let signerCertificate: Certificate
     let subject: DistinguishedName
+    /// What the extensionRequest asks for.
+    let extensions: Certificate.Extensions
 
     static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner, now: Date) async throws -> PreparedRequest {
         let subject = try spec.distinguishedName()
@@ -100,7 +102,8 @@ struct PreparedRequest {
         if let challenge {
             attributes.insert(try challengePasswordAttribute(challenge))
         }
-        attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: spec.extensions())))
+        let extensions = try spec.extensions()
+        attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: extensions)))
         let privateKey = Certificate.PrivateKey(signer)
         let csr = try CertificateSigningRequest(
             version: .v1, subject: subject, privateKey: privateKey, attributes: attributes,
@@ -109,7 +112,8 @@ struct PreparedRequest {
         try serializer.serialize(csr)
 
         let signerCertificate = try await makeSignerCertificate(subject: subject, signer: signer, now: now)
-        return PreparedRequest(csrDER: serializer.serializedBytes, signerCertificate: signerCertificate, subject: subject)
+        return PreparedRequest(csrDER: serializer.serializedBytes, signerCertificate: signerCertificate, subject: subject,
+                               extensions: extensions)
     }
 
     /// challengePassword (RFC 2985 §5.4.1): DirectoryString; PrintableString when it fits, else UTF8String.

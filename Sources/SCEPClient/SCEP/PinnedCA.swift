@@ -3,16 +3,20 @@ import SwiftASN1
 import TPMKeys
 import X509
 
-/// The intermediate CA the administrator pinned (the MDM's "trusted certificate
-/// profile"): a PEM file and/or SHA-256 fingerprints. Every certificate the
-/// server sends is used only if it is, or chains to, the pinned CA.
+/// What the administrator pinned: the intermediate CA (the MDM's "trusted certificate
+/// profile") as a PEM file and/or SHA-256 fingerprints, and optionally RA certificates
+/// by fingerprint. Every certificate the server sends is used only if it is, or chains
+/// to, the pinned CA; an RA also needs an RA purpose or its own pin (`CACertificates`).
 public struct PinnedCA: Sendable {
     /// Certificates from `ca_pin_file`.
     public let pinnedCertificates: [Certificate]
     /// Lowercase hex SHA-256 fingerprints from `ca_pin_sha256`.
     public let fingerprints: [String]
+    /// Lowercase hex SHA-256 fingerprints from `ra_pin_sha256`: RA certificates trusted
+    /// for the request envelope and reply signatures without an RA purpose.
+    public let raFingerprints: [String]
 
-    public init(pinnedCertificates: [Certificate], fingerprints: [String]) throws {
+    public init(pinnedCertificates: [Certificate], fingerprints: [String], raFingerprints: [String] = []) throws {
         let normalized = fingerprints.map(PinnedCA.normalizeFingerprint)
         guard !pinnedCertificates.isEmpty || !normalized.isEmpty else {
             throw SCEPError(.untrustedCertificate, "no CA pin configured: set ca_pin_file and/or ca_pin_sha256")
@@ -27,10 +31,11 @@ public struct PinnedCA: Sendable {
         }
         self.pinnedCertificates = pinnedCertificates
         self.fingerprints = normalized
+        self.raFingerprints = raFingerprints.map(PinnedCA.normalizeFingerprint)
     }
 
     /// Loads the pin from PEM text (one or more CERTIFICATE blocks).
-    public init(pemText: String?, fingerprints: [String]) throws {
+    public init(pemText: String?, fingerprints: [String], raFingerprints: [String] = []) throws {
         var certificates: [Certificate] = []
         if let pemText {
             do {
@@ -44,7 +49,7 @@ public struct PinnedCA: Sendable {
                 throw SCEPError(.untrustedCertificate, "the pinned CA file holds no CERTIFICATE block")
             }
         }
-        try self.init(pinnedCertificates: certificates, fingerprints: fingerprints)
+        try self.init(pinnedCertificates: certificates, fingerprints: fingerprints, raFingerprints: raFingerprints)
     }
 
     public static func fingerprint(of certificate: Certificate) -> String {
@@ -66,30 +71,5 @@ public struct PinnedCA: Sendable {
             anchors = serverCertificates.filter { fingerprints.contains(Self.fingerprint(of: $0)) }
         }
         return anchors
-    }
-
-    /// Checks that `certificate` is a pinned anchor or chains to one through
-    /// `intermediates`, valid at `time`. Returns the validated chain (leaf first).
-    func validate(
-        _ certificate: Certificate, intermediates: [Certificate], anchors: [Certificate], at time: Date, role: String
-    ) async throws -> [Certificate] {
-        guard !anchors.isEmpty else {
-            throw SCEPError(.untrustedCertificate,
-                            "none of the server's CA certificates matches the pinned CA (pins: \(fingerprints.joined(separator: ", "))); "
-                            + "check ca_pin_file / ca_pin_sha256 against `enroll-agent ca-info`")
-        }
-        var verifier = Verifier(rootCertificates: CertificateStore(anchors)) {
-            RFC5280Policy(validationTime: time)
-        }
-        let result = await verifier.validate(leaf: certificate, intermediates: CertificateStore(intermediates))
-        switch result {
-        case .validCertificate(let chain):
-            return Array(chain)
-        case .couldNotValidate(let failures):
-            let reasons = failures.map { "\($0.policyFailureReason)" }
-            throw SCEPError(.untrustedCertificate,
-                            "the \(role) certificate (subject \(certificate.subject)) does not chain to the pinned CA"
-                            + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
-        }
     }
 }

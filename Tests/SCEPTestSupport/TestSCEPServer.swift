@@ -26,6 +26,16 @@ enum CertRepFault: String, Sendable, CaseIterable {
     case issuedByRogueCA
     /// The content was changed after its messageDigest was signed.
     case messageDigestMismatch
+    /// The issued certificate is a CA certificate (basicConstraints cA=TRUE).
+    case issuedAsCA
+    /// The issued certificate expired a minute ago.
+    case issuedExpired
+    /// The issued certificate is valid for two more minutes only (still valid: accepted).
+    case issuedExpiringSoon
+    /// The CA grants other than asked: no SANs, and serverAuth added to the EKUs.
+    case grantsDifferently
+    /// The GCM authentication tag is changed (with `PlannedReply.gcm`).
+    case brokenGCMTag
 }
 
 /// How a CertRep is encoded on the wire.
@@ -53,6 +63,14 @@ struct PlannedReply: Sendable {
     var fault: CertRepFault?
     /// Send only the first half of the encoded CertRep.
     var truncated = false
+    /// Encrypt the SUCCESS envelope with AES-GCM instead of `cipher`: in an EnvelopedData
+    /// with the tag after the ciphertext (step-ca), or in an AuthEnvelopedData (RFC 5083).
+    var gcm: AuthenticatedCipher?
+    var authEnveloped = false
+    /// The string type of failInfoText.
+    var failInfoTextType: TextType = .utf8
+
+    enum TextType: Sendable { case utf8, printable, ia5, bmp }
 
     static var success: PlannedReply { PlannedReply(status: .success) }
     static var pending: PlannedReply { PlannedReply(status: .pending) }
@@ -123,6 +141,9 @@ final class TestSCEPServer: @unchecked Sendable {
         var challenge: String?
         /// Signs replies instead of the usual signer (the digitalSignature RA, else the CA).
         var replySignerOverride: TestIdentity?
+        /// Listed first in GetCACert, before the RAs, but never used by the server itself
+        /// (what a machine in the middle adds: another host's certificate posing as the RA).
+        var advertisedFirst: [TestIdentity] = []
     }
 
     let configuration: Configuration
@@ -243,10 +264,10 @@ private final class SCEPResponder: @unchecked Sendable {
 
     private func getCACert() -> TestHTTPResponse {
         do {
-            if configuration.raCertificates.isEmpty {
+            if configuration.raCertificates.isEmpty && configuration.advertisedFirst.isEmpty {
                 return .ok(ca.identity.der, contentType: "application/x-x509-ca-cert")
             }
-            let certificates = configuration.raCertificates.map(\.certificate) + [ca.certificate]
+            let certificates = (configuration.advertisedFirst + configuration.raCertificates).map(\.certificate) + [ca.certificate]
             return .ok(try CMSBuilder.degenerate(certificates), contentType: "application/x-x509-ca-ra-cert")
         } catch {
             return .text("cannot encode GetCACert: \(error)\n", status: 500)
@@ -441,7 +462,13 @@ private struct CertRepBuilder {
                 let issued = try issue(for: csr, fault: plan.fault)
                 var degenerate = try CMSBuilder.degenerate([issued])
                 if plan.encoding == .ber { degenerate = try BERConverter.convert(degenerate, keepingDER: [SCEPEnrollment.der(issued)]) }
-                var envelope = try CMSBuilder.envelope(degenerate, to: request.signerCertificate, cipher: plan.cipher)
+                var envelope: [UInt8]
+                if let gcm = plan.gcm {
+                    envelope = try CMSBuilder.gcmEnvelope(degenerate, to: request.signerCertificate, cipher: gcm,
+                                                          authEnveloped: plan.authEnveloped, breakTag: plan.fault == .brokenGCMTag)
+                } else {
+                    envelope = try CMSBuilder.envelope(degenerate, to: request.signerCertificate, cipher: plan.cipher)
+                }
                 if plan.encoding == .ber { envelope = try BERConverter.convert(envelope, keepingDER: []) }
                 content = envelope
             } else {
@@ -469,7 +496,16 @@ private struct CertRepBuilder {
             pkiStatus = .failure
             attributes.append(CMSAttribute(type: OID.scepFailInfo, values: [try ASN1Any(erasing: ASN1PrintableString(failInfo.rawValue))]))
             if let text {
-                attributes.append(CMSAttribute(type: OID.scepFailInfoText, values: [try ASN1Any(erasing: ASN1UTF8String(text))]))
+                let value: ASN1Any
+                switch plan.failInfoTextType {
+                case .utf8: value = try ASN1Any(erasing: ASN1UTF8String(text))
+                case .printable: value = try ASN1Any(erasing: ASN1PrintableString(text))
+                case .ia5: value = try ASN1Any(erasing: ASN1IA5String(text))
+                case .bmp:
+                    let utf16 = Array(text.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+                    value = try ASN1Any(erasing: ASN1BMPString(contentBytes: utf16[...]))
+                }
+                attributes.append(CMSAttribute(type: OID.scepFailInfoText, values: [value]))
             }
         }
         attributes.append(CMSAttribute(type: OID.scepPKIStatus, values: [try ASN1Any(erasing: ASN1PrintableString(pkiStatus.rawValue))]))
@@ -508,6 +544,20 @@ private struct CertRepBuilder {
                                 subject: csr.subject, extensions: extensions)
         case .issuedByRogueCA:
             return try rogue.issue(for: csr)
+        case .issuedAsCA:
+            var extensions = Certificate.Extensions()
+            try extensions.append(Certificate.Extension(BasicConstraints.isCertificateAuthority(maxPathLength: 0), critical: true))
+            return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: extensions)
+        case .issuedExpired:
+            return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: Certificate.Extensions(), validity: -60)
+        case .issuedExpiringSoon:
+            let requested = try csr.attributes.extensionRequest?.extensions ?? Certificate.Extensions()
+            return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: requested, validity: 120)
+        case .grantsDifferently:
+            var extensions = Certificate.Extensions()
+            try extensions.append(Certificate.Extension(KeyUsage(digitalSignature: true, keyEncipherment: true), critical: true))
+            try extensions.append(Certificate.Extension(ExtendedKeyUsage([.clientAuth, .serverAuth]), critical: false))
+            return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: extensions)
         default:
             return try ca.issue(for: csr)
         }
@@ -544,6 +594,41 @@ enum CMSBuilder {
                 contentEncryptionAlgorithm: AlgorithmIdentifier(
                     algorithm: cipher.objectIdentifier, parameters: try ASN1Any(erasing: ASN1OctetString(contentBytes: iv[...]))),
                 encryptedContent: ASN1OctetString(contentBytes: ciphertext[...])))
+        return try SCEPEnrollment.der(ContentInfo(contentType: OID.envelopedData, content: try ASN1Any(erasing: enveloped)))
+    }
+}
+
+extension CMSBuilder {
+    /// ContentInfo(EnvelopedData) with AES-GCM, the tag appended to the ciphertext as
+    /// step-ca (Go's crypto/cipher) does, or ContentInfo(AuthEnvelopedData) (RFC 5083)
+    /// with the tag as its mac.
+    static func gcmEnvelope(_ plaintext: [UInt8], to recipient: Certificate, cipher: AuthenticatedCipher,
+                            authEnveloped: Bool, breakTag: Bool) throws -> [UInt8] {
+        let contentKey = try CryptoPrimitives.randomBytes(cipher.keyLength)
+        let nonce = try CryptoPrimitives.randomBytes(12)
+        let sealed = try CryptoPrimitives.encryptGCM(plaintext, cipher: cipher, key: contentKey, nonce: nonce, tagLength: 16)
+        var tag = sealed.tag
+        if breakTag { tag[0] ^= 0x01 }
+        let encryptedKey = try CryptoPrimitives.rsaEncrypt(contentKey, to: recipient.publicKey.subjectPublicKeyInfoDER())
+        let recipients: [EnvelopedData.RecipientInfo] = [.keyTransport(KeyTransRecipientInfo(
+            version: 0, recipient: .issuerAndSerialNumber(try IssuerAndSerialNumber(certificate: recipient)),
+            keyEncryptionAlgorithm: .withNullParameters(OID.rsaEncryption),
+            encryptedKey: ASN1OctetString(contentBytes: encryptedKey[...])))]
+        let algorithm = AlgorithmIdentifier(algorithm: cipher.objectIdentifier,
+                                            parameters: try ASN1Any(erasing: GCMParameters(nonce: nonce, icvLength: 16)))
+        if authEnveloped {
+            let enveloped = AuthEnvelopedData(
+                version: 0, recipientInfos: recipients,
+                authEncryptedContentInfo: EncryptedContentInfo(contentType: OID.data, contentEncryptionAlgorithm: algorithm,
+                                                               encryptedContent: ASN1OctetString(contentBytes: sealed.ciphertext[...])),
+                mac: tag)
+            return try SCEPEnrollment.der(ContentInfo(contentType: OID.authEnvelopedData, content: try ASN1Any(erasing: enveloped)))
+        }
+        let content = sealed.ciphertext + tag
+        let enveloped = EnvelopedData(
+            version: 0, recipientInfos: recipients,
+            encryptedContentInfo: EncryptedContentInfo(contentType: OID.data, contentEncryptionAlgorithm: algorithm,
+                                                       encryptedContent: ASN1OctetString(contentBytes: content[...])))
         return try SCEPEnrollment.der(ContentInfo(contentType: OID.envelopedData, content: try ASN1Any(erasing: enveloped)))
     }
 }

@@ -49,13 +49,23 @@ struct TestCA: Sendable {
         return TestCA(identity: TestIdentity(certificate: certificate, key: key))
     }
 
-    /// An RA certificate (not a CA) issued by this CA with the given key usages.
-    func issueRA(commonName: String, digitalSignature: Bool, keyEncipherment: Bool) throws -> TestIdentity {
+    /// id-kp-cmcRA (RFC 6402) and Microsoft's Certificate Request Agent (what NDES RAs carry).
+    static let cmcRA: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 3, 28]
+    static let certificateRequestAgent: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 311, 20, 2, 1]
+    static let clientAuth: ASN1ObjectIdentifier = [1, 3, 6, 1, 5, 5, 7, 3, 2]
+
+    /// An end-entity certificate (an RA, or any host's certificate) issued by this CA with
+    /// the given key usages and extended key usages (`purposes`; empty leaves them out).
+    func issueRA(commonName: String, digitalSignature: Bool, keyEncipherment: Bool,
+                 purposes: [ASN1ObjectIdentifier] = [TestCA.cmcRA]) throws -> TestIdentity {
         let key = try SoftwareKey.generate(KeySpec(rsaBits: 2048))
         var extensions = Certificate.Extensions()
         try extensions.append(Certificate.Extension(BasicConstraints.notCertificateAuthority, critical: true))
         try extensions.append(Certificate.Extension(
             KeyUsage(digitalSignature: digitalSignature, keyEncipherment: keyEncipherment), critical: true))
+        if !purposes.isEmpty {
+            try extensions.append(Certificate.Extension(ExtendedKeyUsage(purposes.map { ExtendedKeyUsage.Usage(oid: $0) }), critical: false))
+        }
         let subject = try DistinguishedName {
             OrganizationName("SCEP Test")
             CommonName(commonName)
@@ -100,10 +110,16 @@ enum TestPKI {
         try caResult.get().issueRA(commonName: "SCEP Test RA", digitalSignature: true, keyEncipherment: true)
     }
     private static let encryptionRAResult = Result {
-        try caResult.get().issueRA(commonName: "NDES Encryption RA", digitalSignature: false, keyEncipherment: true)
+        try caResult.get().issueRA(commonName: "NDES Encryption RA", digitalSignature: false, keyEncipherment: true,
+                                   purposes: [TestCA.certificateRequestAgent])
     }
     private static let signingRAResult = Result {
-        try caResult.get().issueRA(commonName: "NDES Signing RA", digitalSignature: true, keyEncipherment: false)
+        try caResult.get().issueRA(commonName: "NDES Signing RA", digitalSignature: true, keyEncipherment: false,
+                                   purposes: [TestCA.certificateRequestAgent])
+    }
+    private static let enrolledHostResult = Result {
+        try caResult.get().issueRA(commonName: "host17.example.com", digitalSignature: true, keyEncipherment: true,
+                                   purposes: [TestCA.clientAuth])
     }
     private static let strangerKeyResult = Result { try SoftwareKey.generate(KeySpec(rsaBits: 2048)) }
 
@@ -117,6 +133,9 @@ enum TestPKI {
     static func encryptionRA() throws -> TestIdentity { try encryptionRAResult.get() }
     /// …and one only for signing replies (digitalSignature).
     static func signingRA() throws -> TestIdentity { try signingRAResult.get() }
+    /// An ordinary enrolled host's certificate from the same CA (digitalSignature +
+    /// keyEncipherment, EKU clientAuth): what an attacker posing as the RA holds.
+    static func enrolledHost() throws -> TestIdentity { try enrolledHostResult.get() }
     /// A key that is not the client's, for "certificate issued for another key".
     static func strangerKey() throws -> SoftwareKey { try strangerKeyResult.get() }
 }
