@@ -40,13 +40,20 @@ enum TPMKeyTemplates {
 
     /// An unrestricted RSA sign + decrypt key with an empty auth value that
     /// never leaves this TPM (fixedTPM, fixedParent, sensitiveDataOrigin).
+    ///
+    /// noDA: with an empty auth value there is no secret to guess, so
+    /// dictionary-attack protection only hurts — any local process failing
+    /// authorization against the key (a wrong password on purpose or by
+    /// mistake) would count toward lockout and lock this key out for every
+    /// TLS client that uses key.pem. Access is controlled by who can read
+    /// key.pem and open the TPM device instead (docs/tpm-key-access.md).
     static func enrollmentKey(bits: Int) -> TPM2B_PUBLIC {
         var template = TPM2B_PUBLIC()
         template.publicArea.type = TPM2_ALG_RSA
         template.publicArea.nameAlg = TPM2_ALG_SHA256
         template.publicArea.objectAttributes =
             TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN
-            | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT
+            | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT
         template.publicArea.parameters.rsaDetail = enrollmentKeyParameters(bits: bits)
         return template
     }
