@@ -61,7 +61,8 @@ public struct TPMKeyFactory: Sendable {
     }
 
     /// Reads a `TSS2 PRIVATE KEY` PEM. Does not touch the TPM: a key from
-    /// another TPM is reported by its first operation.
+    /// another TPM is reported by its first operation. A key whose public
+    /// area says it was not generated inside a TPM (imported) is refused here.
     public static func load(pem: String, tcti: String) throws -> TPMKey {
         try TPMKey(keyFile: TSS2PrivateKeyFile(pem: pem), tcti: tcti)
     }

@@ -5,7 +5,9 @@ import XCTest
 
 /// The attributes that make an enrollment key safe to hand to other
 /// programs, checked on swtpm with tpm2-tools as the independent client:
-/// noDA (nobody can lock the key out by failing to authorize against it).
+/// noDA (nobody can lock the key out by failing to authorize against it),
+/// and the TPM-origin attributes the loader insists on (an imported key,
+/// whose private half was outside the TPM, is refused).
 final class EnrollmentKeyAttributeSwtpmTests: XCTestCase {
     private var swtpm: SwtpmProcess!
     private var scratch: TPMScratch!
@@ -68,5 +70,35 @@ final class EnrollmentKeyAttributeSwtpmTests: XCTestCase {
              "-pkeyopt", "digest:sha256", "-in", try scratch.write(digest, to: "d.bin"),
              "-sigfile", try scratch.write(signature, to: "s.bin")])
         XCTAssertEqual(try TPMTestPeers.transientHandles(tcti: swtpm.tcti), [])
+    }
+
+    // MARK: - TPM origin
+
+    /// A software RSA key imported with tpm2_import is a working TPM object
+    /// (tpm2-tools signs with it), but its private key existed outside the
+    /// TPM: the loader refuses it and says why.
+    func testImportedKeyIsRefusedAsNotBornInThisTPM() throws {
+        try TPMTestPeers.openssl(["genrsa", "-out", scratch.path("software.pem"), "2048"])
+        try createStorageRootKeyContext()
+        try TPMTestPeers.tpm2ToolFlushing("tpm2_import",
+                                          ["-C", "srk.ctx", "-G", "rsa", "-i", "software.pem", "-u", "imported.pub", "-r", "imported.priv"],
+                                          tcti: swtpm.tcti, in: directory)
+        // Precondition: the imported blob is usable in this TPM.
+        try TPMTestPeers.tpm2ToolFlushing("tpm2_load", ["-C", "srk.ctx", "-u", "imported.pub", "-r", "imported.priv", "-c", "imported.ctx"],
+                                          tcti: swtpm.tcti, in: directory)
+        try scratch.write(randomBytes(32), to: "digest.bin")
+        try TPMTestPeers.tpm2ToolFlushing("tpm2_sign", ["-c", "imported.ctx", "-g", "sha256", "-d", "digest.bin", "-o", "sig.bin"],
+                                          tcti: swtpm.tcti, in: directory)
+
+        let keyFile = TSS2PrivateKeyFile(emptyAuth: true, parent: 0x4000_0001,
+                                         publicBlob: try scratch.read("imported.pub"),
+                                         privateBlob: try scratch.read("imported.priv"))
+        XCTAssertThrowsError(try TPMKeyFactory.load(pem: try keyFile.pemString(), tcti: swtpm.tcti)) { error in
+            guard let error = error as? TPMError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.code, .keyNotCreatedInTPM, error.message)
+            for expected in ["lacks fixedTPM, fixedParent, sensitiveDataOrigin", "not born in this TPM", "enroll a new key"] {
+                XCTAssertTrue(error.message.contains(expected), "missing \"\(expected)\" in: \(error.message)")
+            }
+        }
     }
 }
