@@ -22,6 +22,9 @@ public struct TPMError: Error, Equatable, CustomStringConvertible, Sendable {
         case invalidKeyFile
         /// The key blob does not belong to this TPM or to its storage root key.
         case keyNotLoadable
+        /// The key was not generated inside a TPM (imported, or duplicable): its
+        /// private half may exist outside the TPM, so the agent does not use it.
+        case keyNotCreatedInTPM
         /// The key needs an authorization value or policy, which the agent does not support.
         case authorizationRequired
         /// The caller passed a value the operation cannot use (digest length, ciphertext size, key size).

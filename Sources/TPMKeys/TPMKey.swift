@@ -36,6 +36,13 @@ public struct TPMKey: EnrollmentKey {
         keyPublic = try TSS2Marshalling.unmarshalPublic(keyFile.publicBlob)
         keyPrivate = try TSS2Marshalling.unmarshalPrivate(keyFile.privateBlob)
         let attributes = keyPublic.publicArea.objectAttributes
+        // A key brought in with TPM2_Import (or duplicable) has a private half
+        // that was, or can be, outside the TPM: not a hardware-bound key.
+        let missingOrigin = TPMObjectAttributes.bornInThisTPM & ~attributes
+        guard missingOrigin == 0 else {
+            throw TPMError(.keyNotCreatedInTPM,
+                           "the TPM key lacks \(TPMObjectAttributes.list(missingOrigin)): it was not born in this TPM (imported, or duplicable to another parent or TPM), so its private key may exist outside the TPM; the agent does not use it, enroll a new key")
+        }
         let needed = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_USERWITHAUTH
         guard attributes & needed == needed, attributes & TPMA_OBJECT_RESTRICTED == 0 else {
             throw TPMError(.invalidKeyFile,

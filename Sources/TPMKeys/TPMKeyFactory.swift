@@ -31,14 +31,17 @@ public struct TPMKeyFactory: Sendable {
         }
         let keyFile: TSS2PrivateKeyFile = try TPMConnection.with(tcti: tcti) { connection in
             try requireSupport(forRSABits: bits, connection)
-            let parent = try TPMStorageRootKey.parentForNewKey(connection)
+            var parent = try TPMStorageRootKey.parentForNewKey(connection)
             let created: (private: TPM2B_PRIVATE, public: TPM2B_PUBLIC)
             do {
-                created = try connection.create(parent: parent.object,
-                                                template: TPMKeyTemplates.enrollmentKey(bits: bits),
-                                                context: "creating an RSA-\(bits) enrollment key")
-            } catch let error as TPMError where error.code == .unsupportedAlgorithm {
-                throw unsupportedKeySize(bits, cause: error)
+                created = try createEnrollmentKey(bits: bits, under: parent.object, connection)
+            } catch let error as TPMError where error.code == .authorizationRequired
+                        && parent.fileHandle != TPMStorageRootKey.ownerHierarchy {
+                // A persistent SRK with the right template but a password. It
+                // has noDA (the template says so), so this failed try did not
+                // count toward lockout; the re-created primary needs no password.
+                parent = (try TPMStorageRootKey.ownerPrimary(connection), TPMStorageRootKey.ownerHierarchy)
+                created = try createEnrollmentKey(bits: bits, under: parent.object, connection)
             }
             return TSS2PrivateKeyFile(emptyAuth: true, parent: parent.fileHandle,
                                       publicBlob: try TSS2Marshalling.marshal(created.public),
@@ -47,8 +50,19 @@ public struct TPMKeyFactory: Sendable {
         return try TPMKey(keyFile: keyFile, tcti: tcti)
     }
 
+    private func createEnrollmentKey(bits: Int, under parent: ESYS_TR, _ connection: TPMConnection) throws -> (private: TPM2B_PRIVATE, public: TPM2B_PUBLIC) {
+        do {
+            return try connection.create(parent: parent,
+                                         template: TPMKeyTemplates.enrollmentKey(bits: bits),
+                                         context: "creating an RSA-\(bits) enrollment key")
+        } catch let error as TPMError where error.code == .unsupportedAlgorithm {
+            throw unsupportedKeySize(bits, cause: error)
+        }
+    }
+
     /// Reads a `TSS2 PRIVATE KEY` PEM. Does not touch the TPM: a key from
-    /// another TPM is reported by its first operation.
+    /// another TPM is reported by its first operation. A key whose public
+    /// area says it was not generated inside a TPM (imported) is refused here.
     public static func load(pem: String, tcti: String) throws -> TPMKey {
         try TPMKey(keyFile: TSS2PrivateKeyFile(pem: pem), tcti: tcti)
     }

@@ -62,6 +62,72 @@ enum TPMTestPeers {
         }
         return result
     }
+
+    /// Runs a tpm2-tools command, then `tpm2_flushcontext -t`: without a
+    /// resource manager tpm2-tools leaves its objects loaded, and swtpm has
+    /// only three slots. Throws when the command fails.
+    @discardableResult
+    static func tpm2ToolFlushing(_ tool: String, _ arguments: [String], tcti: String, in directory: String) throws -> ChildProcessResult {
+        let result = try tpm2Tool(tool, arguments, tcti: tcti, in: directory)
+        try tpm2Tool("tpm2_flushcontext", ["-t"], tcti: tcti, in: directory)
+        return result
+    }
+
+    /// Runs a tpm2-tools command that must fail (e.g. a wrong password),
+    /// then flushes transients. Throws when the command succeeds.
+    @discardableResult
+    static func tpm2ToolExpectingFailure(_ tool: String, _ arguments: [String], tcti: String, in directory: String) throws -> ChildProcessResult {
+        let result = try ChildProcess.run(executable: try require(tool), arguments: arguments,
+                                          extraEnvironment: ["TPM2TOOLS_TCTI": tcti],
+                                          workingDirectory: directory, timeout: 60)
+        try tpm2Tool("tpm2_flushcontext", ["-t"], tcti: tcti, in: directory)
+        guard !result.status.isSuccess else {
+            throw TPMTestFailure("\(tool) \(arguments.joined(separator: " ")) succeeded but was expected to fail")
+        }
+        return result
+    }
+
+    /// TPM2_PT_LOCKOUT_COUNTER: failed authorizations that counted toward
+    /// dictionary-attack lockout (swtpm locks out at TPM2_PT_MAX_AUTH_FAIL = 3).
+    static func lockoutCounter(tcti: String) throws -> Int {
+        let result = try ChildProcess.run(executable: try require("tpm2_getcap"),
+                                          arguments: ["-T", tcti, "properties-variable"], timeout: 30)
+        guard result.status.isSuccess else {
+            throw TPMTestFailure("tpm2_getcap properties-variable failed (\(result.status)): \(result.errorOutput)")
+        }
+        for line in result.output.split(whereSeparator: \.isNewline) where line.hasPrefix("TPM2_PT_LOCKOUT_COUNTER:") {
+            let value = line.dropFirst("TPM2_PT_LOCKOUT_COUNTER:".count).trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("0x"), let counter = Int(value.dropFirst(2), radix: 16) { return counter }
+        }
+        throw TPMTestFailure("no TPM2_PT_LOCKOUT_COUNTER in tpm2_getcap output: \(result.output)")
+    }
+
+    /// Persists at `handle` a storage key that is NOT the SRK of the key-file
+    /// convention: it has a password and lacks noDA, so every authorization
+    /// attempt with the empty password counts toward lockout.
+    static func plantForeignStorageKey(at handle: String, tcti: String, in directory: String) throws {
+        try tpm2ToolFlushing("tpm2_createprimary",
+                             ["-C", "o", "-G", "ecc256:aes128cfb", "-p", "secret", "-c", "foreign.ctx", "-a",
+                              "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|decrypt"],
+                             tcti: tcti, in: directory)
+        try tpm2ToolFlushing("tpm2_evictcontrol", ["-C", "o", "-c", "foreign.ctx", handle], tcti: tcti, in: directory)
+    }
+
+    /// Persists at `handle` the SRK the key-file convention expects (the
+    /// template tpm2-openssl re-creates under 0x40000001).
+    static func persistStorageRootKey(at handle: String, password: String? = nil, tcti: String, in directory: String) throws {
+        try tpm2ToolFlushing("tpm2_createprimary",
+                             ["-C", "o", "-G", "ecc256:aes128cfb", "-c", "srk.ctx", "-a",
+                              "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt"]
+                                + (password.map { ["-p", $0] } ?? []),
+                             tcti: tcti, in: directory)
+        try tpm2ToolFlushing("tpm2_evictcontrol", ["-C", "o", "-c", "srk.ctx", handle], tcti: tcti, in: directory)
+    }
+
+    /// Removes the persistent object at `handle`.
+    static func evict(_ handle: String, tcti: String, in directory: String) throws {
+        try tpm2ToolFlushing("tpm2_evictcontrol", ["-C", "o", "-c", handle], tcti: tcti, in: directory)
+    }
 }
 
 /// A helper step of a TPM test went wrong (tool failed, file missing).

@@ -50,6 +50,58 @@ struct KeyProvider {
     }
 }
 
+/// Whether `reuse_key = true` may keep a stored key for the next certificate.
+enum KeyReuseDecision: Equatable {
+    /// Renew with the stored key. `warning` is set when that key is a software
+    /// key kept only because no TPM answers (log it as a warning).
+    case reuse(warning: String?)
+    /// Create a new key despite `reuse_key`; `reason` is for the log (a warning).
+    case replace(reason: String)
+
+    var mayReuse: Bool {
+        if case .reuse = self { return true }
+        return false
+    }
+}
+
+extension KeyProvider {
+    /// Whether the stored `key` may be reused under this profile's `key_storage`
+    /// (see `KeyReuseRule`). Probes the TPM only for a software key under
+    /// `tpm-preferred`.
+    func reuseDecision(for key: any EnrollmentKey) -> KeyReuseDecision {
+        KeyReuseRule.decide(policy: policy, storedKey: key.storage, tcti: tcti) { [tcti] in
+            do {
+                try TPMKeyFactory(tcti: tcti).probe()
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+}
+
+/// The rule behind `reuse_key`: a key is reused only if the policy would
+/// still put a new key where the stored one lives. Without it, a software key
+/// from before `key_storage` changed to `tpm` would be renewed forever.
+enum KeyReuseRule {
+    /// - Parameter whyNoTPM: asks the TPM; nil when one answers, else why not.
+    ///   Called only when the answer matters (a software key under `tpm-preferred`).
+    static func decide(policy: KeyStoragePolicy, storedKey: KeyStorageKind, tcti: String,
+                       whyNoTPM: () -> String?) -> KeyReuseDecision {
+        switch (policy, storedKey) {
+        case (_, .tpm), (.software, .software):
+            return .reuse(warning: nil)
+        case (.tpm, .software):
+            return .replace(reason: "key_storage = \"tpm\" but the stored key is a SOFTWARE key (from before the policy changed?); creating a new key in the TPM at \(tcti) instead of reusing it")
+        case (.tpmPreferred, .software):
+            if let cause = whyNoTPM() {
+                return .reuse(warning: "reusing the stored SOFTWARE key: key_storage = \"tpm-preferred\" and no usable TPM at \(tcti) (\(cause)); the private key stays a file on disk")
+            }
+            return .replace(reason: "key_storage = \"tpm-preferred\" and a TPM answers at \(tcti): the stored SOFTWARE key is replaced by a new TPM key instead of being reused")
+        }
+    }
+}
+
 /// Tells a TSS2 key file from a software one by its PEM label.
 enum KeyFileKind: String {
     case tpm, software
