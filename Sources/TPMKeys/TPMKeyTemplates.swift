@@ -112,10 +112,10 @@ enum TPMStorageRootKey {
                            "the key's parent, persistent key \(name), does not exist in the TPM on TCTI \"\(connection.tcti.raw)\" (TPM cleared, or a different machine); enroll a new key",
                            tcti: connection.tcti.raw)
         }
-        let mismatches = differences(fromTemplate: try connection.readPublic(object).publicArea)
+        let mismatches = unsafeParentProblems(try connection.readPublic(object).publicArea)
         guard mismatches.isEmpty else {
             throw TPMError(.keyNotLoadable,
-                           "the key's parent, persistent key \(name) on TCTI \"\(connection.tcti.raw)\", is not the storage root key the agent creates keys under (\(mismatches.joined(separator: "; "))): it was replaced after the key was created. The agent does not use it, so that no authorization is tried against a foreign key; restore the original SRK at \(name), or enroll a new key",
+                           "the key's parent, persistent key \(name) on TCTI \"\(connection.tcti.raw)\", is not a storage key the agent can load under without risking dictionary-attack lockout (\(mismatches.joined(separator: "; "))): it was replaced after the key was created. The agent does not use it, so that no authorization is tried against a foreign key; restore the original SRK at \(name), or enroll a new key",
                            tcti: connection.tcti.raw)
         }
         return object
@@ -126,6 +126,21 @@ enum TPMStorageRootKey {
     static func ownerPrimary(_ connection: TPMConnection) throws -> ESYS_TR {
         try connection.createPrimary(template: TPMKeyTemplates.storageRootKey,
                                      context: "re-creating the storage root key (ECC P-256) under the owner hierarchy")
+    }
+
+    /// Why loading a key under `area` could count toward dictionary-attack lockout or is
+    /// not a storage key at all; empty when it is safe to try. Looser than the template
+    /// on purpose: key files created by earlier versions under another storage key at
+    /// 0x81000001 (an RSA SRK, as Windows provisions) keep loading, because with noDA a
+    /// failed authorization cannot count, whatever the key's algorithm.
+    static func unsafeParentProblems(_ area: TPMT_PUBLIC) -> [String] {
+        var found: [String] = []
+        let required = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA
+        let missing = required & ~area.objectAttributes
+        if missing != 0 { found.append("it lacks \(TPMObjectAttributes.list(missing))") }
+        if area.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT != 0 { found.append("it is a signing key, not a storage key") }
+        if area.authPolicy.size != 0 { found.append("it has an authPolicy of \(area.authPolicy.size) bytes") }
+        return found
     }
 
     /// How `area` differs from the SRK template, one phrase per field; empty

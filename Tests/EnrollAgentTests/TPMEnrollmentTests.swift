@@ -139,6 +139,27 @@ final class TPMEnrollmentTests: XCTestCase {
         text.assertDoesNotLeak(fixture.challenge)
     }
 
+    /// reuse_key never keeps a software key once key_storage = "tpm": the renewal makes
+    /// a TPM key and says why.
+    func testReuseKeyUnderATPMPolicyReplacesAStoredSoftwareKey() throws {
+        let tpm = try EnrollmentPeers.startSwtpm()
+        defer { tpm.stop() }
+        let fixture = try EnrollmentFixture()
+        var software = fixture.profile(keyStorage: "software")
+        software.extraLines = ["reuse_key = true", "renewal_mode = \"pkcsreq\""]
+        let enroll = try fixture.run(["enroll"], profile: software)
+        XCTAssertEqual(enroll.exitCode, 0, enroll.transcript)
+        XCTAssertTrue(try fixture.readLive("key.pem").hasPrefix("-----BEGIN PRIVATE KEY-----"))
+
+        var tpmPolicy = fixture.profile(keyStorage: "tpm", tcti: tpm.tcti)
+        tpmPolicy.extraLines = software.extraLines
+        let renew = try fixture.run(["renew", "--force"], profile: tpmPolicy)
+        XCTAssertEqual(renew.exitCode, 0, renew.transcript)
+        XCTAssertTrue(try fixture.readLive("key.pem").hasPrefix("-----BEGIN TSS2 PRIVATE KEY-----"),
+                      "a software key was reused under key_storage = \"tpm\":\n\(renew.transcript)")
+        XCTAssertTrue(renew.standardError.contains("warning:"), renew.transcript)
+    }
+
     func testTPMRequiredWithoutATPMFailsWithExit71AndInstallsNothing() throws {
         let fixture = try EnrollmentFixture()
         let socket = fixture.directory.appending("no-tpm-here.sock")

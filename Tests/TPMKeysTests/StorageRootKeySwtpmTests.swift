@@ -91,8 +91,8 @@ final class StorageRootKeySwtpmTests: XCTestCase {
                 guard let error = error as? TPMError else { return XCTFail("\(error)") }
                 XCTAssertEqual(error.code, .keyNotLoadable, error.message)
                 XCTAssertEqual(error.tcti, swtpm.tcti)
-                for expected in ["persistent key 0x81000001", swtpm.tcti, "is not the storage root key",
-                                 "lacking noDA", "restore the original SRK at 0x81000001, or enroll a new key"] {
+                for expected in ["persistent key 0x81000001", swtpm.tcti, "is not a storage key the agent can load under",
+                                 "lacks noDA", "restore the original SRK at 0x81000001, or enroll a new key"] {
                     XCTAssertTrue(error.message.contains(expected), "missing \"\(expected)\" in: \(error.message)")
                 }
             }
@@ -108,6 +108,21 @@ final class StorageRootKeySwtpmTests: XCTestCase {
         let key = try factory.createKey(spec: KeySpec())
         XCTAssertEqual(key.parentHandle, 0x8100_0001)
         try assertSignsAndVerifies(try TPMKeyFactory.load(pem: try key.pemRepresentation(), tcti: swtpm.tcti))
+        XCTAssertEqual(try TPMTestPeers.lockoutCounter(tcti: swtpm.tcti), 0)
+    }
+
+    /// An RSA SRK at 0x81000001 (as Windows provisions it) is not the agent's SRK, so new
+    /// keys go under the owner primary; but a key file made under it by another tool (here
+    /// tpm2-openssl) still loads: the SRK has noDA, so trying it cannot count toward lockout.
+    func testKeysUnderAnRSAStorageRootKeyStillLoad() throws {
+        try TPMTestPeers.persistStorageRootKey(at: "0x81000001", algorithm: "rsa2048:aes128cfb", tcti: swtpm.tcti, in: directory)
+        XCTAssertEqual(try factory.createKey(spec: KeySpec()).parentHandle, 0x4000_0001)
+        let keyPath = directory + "/rsa-srk-child.pem"
+        try TPMTestPeers.openssl(["genpkey", "-provider", "tpm2", "-provider", "default", "-algorithm", "RSA",
+                                  "-pkeyopt", "parent:0x81000001", "-out", keyPath], environment: swtpm.toolEnvironment)
+        let key = try TPMKeyFactory.load(pem: try String(contentsOfFile: keyPath, encoding: .utf8), tcti: swtpm.tcti)
+        XCTAssertEqual(key.parentHandle, 0x8100_0001)
+        try assertSignsAndVerifies(key)
         XCTAssertEqual(try TPMTestPeers.lockoutCounter(tcti: swtpm.tcti), 0)
     }
 

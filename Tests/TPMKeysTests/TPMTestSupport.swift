@@ -115,9 +115,10 @@ enum TPMTestPeers {
 
     /// Persists at `handle` the SRK the key-file convention expects (the
     /// template tpm2-openssl re-creates under 0x40000001).
-    static func persistStorageRootKey(at handle: String, password: String? = nil, tcti: String, in directory: String) throws {
+    static func persistStorageRootKey(at handle: String, password: String? = nil, algorithm: String = "ecc256:aes128cfb",
+                                      tcti: String, in directory: String) throws {
         try tpm2ToolFlushing("tpm2_createprimary",
-                             ["-C", "o", "-G", "ecc256:aes128cfb", "-c", "srk.ctx", "-a",
+                             ["-C", "o", "-G", algorithm, "-c", "srk.ctx", "-a",
                               "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt"]
                                 + (password.map { ["-p", $0] } ?? []),
                              tcti: tcti, in: directory)

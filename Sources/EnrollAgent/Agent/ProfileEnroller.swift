@@ -202,10 +202,19 @@ struct ProfileEnroller {
         // The key first: a TPM may take seconds to create it, or fail, and neither
         // should use up a short-lived one-time challenge.
         let key: any EnrollmentKey
-        if profile.reuseKey, let renewal {
-            key = renewal.key
-        } else if profile.reuseKey, renewFrom != nil {
-            key = try currentKey(store)  // reuse_key with a PKCSReq renewal
+        let stored: (any EnrollmentKey)? = profile.reuseKey
+            ? try (renewal?.key ?? (renewFrom != nil ? currentKey(store) : nil))  // reuse_key, RenewalReq or PKCSReq
+            : nil
+        if let stored {
+            switch keyProvider.reuseDecision(for: stored) {
+            case .reuse(let warning):
+                if let warning { logger.warning("\(warning)") }
+                key = stored
+            case .replace(let reason):
+                // e.g. key_storage = "tpm" and the stored key is a software key: never keep it.
+                logger.warning("\(reason)")
+                key = try keyProvider.createKey()
+            }
         } else {
             key = try keyProvider.createKey()
         }
