@@ -380,6 +380,59 @@ final class EndpointChallengeProviderTests: XCTestCase {
         XCTAssertEqual(server.requestCount, 0)
     }
 
+    /// Proven before the fix: a second line in token_file arrived at the server as a header of its own.
+    func testATokenWithALineBreakIsRefusedAndNothingIsSent() async throws {
+        let server = try serve([Self.goodAnswer])
+        try "\(Self.token)\nX-Injected: yes\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+
+        XCTAssertEqual(error?.code, .challenge)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains("token_file \(tokenPath)"), message)
+        XCTAssertTrue(message.contains("control character (U+000A)"), message)
+        XCTAssertFalse(message.contains("X-Injected"), message)
+        assertNoLeak(error)
+        XCTAssertEqual(server.requestCount, 0)
+        XCTAssertEqual(server.connectionCount, 0)
+    }
+
+    func testEveryControlCharacterInsideATokenIsRefused() async throws {
+        let server = try serve([Self.goodAnswer])
+        for control in ["\r", "\t", "\u{00}", "\u{1B}", "\u{7F}", "\u{85}", "\u{9F}"] {
+            try "\(Self.token)\(control)rest".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+            let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+            let code = SecretText.codePoint(control.unicodeScalars.first!)
+            XCTAssertTrue(error?.message.contains("control character (\(code))") ?? false, "\(code): \(error?.message ?? "")")
+            assertNoLeak(error)
+        }
+        XCTAssertEqual(server.requestCount, 0)
+    }
+
+    func testAnOversizeTokenFileIsRefusedAndNothingIsSent() async throws {
+        let server = try serve([Self.goodAnswer])
+        try String(repeating: "T", count: SecretText.maximumBytes + 1).write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+        let message = error?.message ?? ""
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(message.contains("token_file \(tokenPath) is 65537 bytes"), message)
+        XCTAssertTrue(message.contains("at most 65536 bytes"), message)
+        XCTAssertFalse(message.contains("TTTT"), message)
+        XCTAssertEqual(server.requestCount, 0)
+    }
+
+    func testAChallengeWithAControlCharacterFromTheEndpointIsRefused() async throws {
+        for escaped in ["\\n", "\\r", "\\t", "\\u0007", "\\u007f", "\\u0085"] {
+            let server = try serve([Self.json(#"{"challenge": "\#(Self.bodySecret)\#(escaped)X-Injected: yes"}"#)])
+            let error = await expectAgentError { try await self.provider(url: server.urlString + "/c?q=1").fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge, escaped)
+            XCTAssertTrue(message.contains("the management endpoint \(server.urlString)/c?…: the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains("X-Injected"), message)
+            assertNoLeak(error)
+            server.stop()
+        }
+    }
+
     func testEmptyTokenFileNamesTheFileAndSendsNothing() async throws {
         let server = try serve([Self.goodAnswer])
         try " \n\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
@@ -414,6 +467,40 @@ final class FileChallengeProviderTests: XCTestCase {
         XCTAssertEqual(error?.code, .challenge)
         XCTAssertTrue(error?.message.contains(path) ?? false, error?.message ?? "")
         XCTAssertTrue(error?.message.contains("empty") ?? false, error?.message ?? "")
+    }
+
+    func testAChallengeFileAtTheLimitIsRead() async throws {
+        let path = workspace.appending("challenge")
+        try (String(repeating: "c", count: SecretText.maximumBytes - 1) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let issued = try await FileChallengeProvider(path: path).fetchChallenge()
+        XCTAssertEqual(issued?.secret.value.count, SecretText.maximumBytes - 1)
+    }
+
+    func testAnOversizeChallengeFileIsRefused() async throws {
+        let path = workspace.appending("challenge")
+        try String(repeating: "c", count: SecretText.maximumBytes + 1).write(toFile: path, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await FileChallengeProvider(path: path).fetchChallenge() }
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(error?.message.contains("the challenge file \(path) is 65537 bytes") ?? false, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("at most 65536 bytes") ?? false, error?.message ?? "")
+    }
+
+    func testAnEndlessChallengeFileIsRefused() async throws {
+        let error = await expectAgentError { try await FileChallengeProvider(path: "/dev/zero").fetchChallenge() }
+        XCTAssertTrue(error?.message.contains("/dev/zero is larger than the limit") ?? false, error?.message ?? "")
+    }
+
+    func testAChallengeWithAControlCharacterInsideIsRefusedWithoutEchoingIt() async throws {
+        let path = workspace.appending("challenge")
+        for control in ["\n", "\r", "\t", "\u{0B}", "\u{1B}", "\u{7F}", "\u{85}"] {
+            try "FILE-SECRET-77\(control)more\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let error = await expectAgentError { try await FileChallengeProvider(path: path).fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge)
+            XCTAssertTrue(message.contains("the challenge file \(path): the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains("FILE-SECRET-77"), message)
+            XCTAssertFalse(message.contains("more"), message)
+        }
     }
 
     func testMissingFileNamesThePath() async throws {
@@ -453,6 +540,24 @@ final class CommandChallengeProviderTests: XCTestCase {
         XCTAssertTrue(error?.message.contains("status 3") ?? false, error?.message ?? "")
         XCTAssertTrue(error?.message.contains(script) ?? false, error?.message ?? "")
         XCTAssertFalse(error?.message.contains(Self.stdoutSecret) ?? true, error?.message ?? "")
+    }
+
+    func testAFirstLineWithAControlCharacterIsRefusedWithoutEchoingIt() async throws {
+        for control in ["\\r", "\\t", "\\033", "\\177"] {
+            let script = try writeScript("printf '\(Self.stdoutSecret)\(control)tail\\n'", named: "ctl.sh", in: workspace)
+            let error = await expectAgentError { try await CommandChallengeProvider(argv: [script]).fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge, control)
+            XCTAssertTrue(message.contains("the challenge command \(script): the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains(Self.stdoutSecret), message)
+        }
+    }
+
+    func testAFirstLineAsLongAsTheOutputLimitIsRefused() async throws {
+        let script = try writeScript("head -c 70000 /dev/zero | tr '\\0' 'x'", named: "long.sh", in: workspace)
+        let error = await expectAgentError { try await CommandChallengeProvider(argv: [script]).fetchChallenge() }
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(error?.message.contains("printed a first line of 65536 bytes or more") ?? false, error?.message ?? "")
     }
 
     func testCommandPrintingNothingIsAnError() async throws {

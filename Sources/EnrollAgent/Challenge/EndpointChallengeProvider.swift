@@ -6,7 +6,8 @@ import SCEPClient
 /// `{"challenge": "...", "expires_in": 600, "variables": {...}}`.
 ///
 /// 401/403 are final (the token was refused); 429/503 are retried after
-/// Retry-After (bounded); the token and challenge never appear in errors.
+/// Retry-After (bounded); the token and challenge never appear in errors, and
+/// both pass `SecretText`.
 struct EndpointChallengeProvider: ChallengeProvider {
     let url: String
     let tokenFile: String?
@@ -22,7 +23,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
     func fetchChallenge() async throws -> IssuedChallenge? {
         var headers = ["Accept": "application/json"]
         if let tokenFile {
-            headers["Authorization"] = "Bearer " + (try readToken(tokenFile)).value
+            headers["Authorization"] = "Bearer " + (try SecretText.read(.tokenFile(path: tokenFile), path: tokenFile)).value
         }
         var attempt = 1
         while true {
@@ -49,16 +50,6 @@ struct EndpointChallengeProvider: ChallengeProvider {
         }
     }
 
-    private func readToken(_ path: String) throws -> Secret {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw AgentError(.challenge, "cannot read token_file \(path): \((error as NSError).localizedDescription)")
-        }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw AgentError(.challenge, "token_file \(path) is empty") }
-        return Secret(token)
-    }
-
     /// Retry-After as delta-seconds (the HTTP-date form is treated as absent).
     static func retryAfter(_ value: String?) -> Double? {
         guard let value, let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
@@ -78,9 +69,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
             // Never echo the body: it holds the challenge.
             throw AgentError(.challenge, "the management endpoint \(url) answered with malformed JSON (expected {\"challenge\": \"...\", \"expires_in\": N, \"variables\": {...}})")
         }
-        guard !answer.challenge.isEmpty else {
-            throw AgentError(.challenge, "the management endpoint \(url) answered with an empty challenge")
-        }
-        return IssuedChallenge(secret: Secret(answer.challenge), variables: answer.variables ?? [:])
+        let secret = try SecretText.validated(answer.challenge, from: .endpoint(displayURL: url))
+        return IssuedChallenge(secret: secret, variables: answer.variables ?? [:])
     }
 }
