@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logging
 import SCEPClient
 import TestSupport
 import XCTest
@@ -113,9 +114,12 @@ final class EndpointChallengeProviderTests: XCTestCase {
     private var workspace: TemporaryDirectory!
     private var server: TestHTTPServer?
     private var tokenPath: String { workspace.appending("token") }
+    /// What the provider logged (its waits for a busy endpoint).
+    private var log = LogCapture()
 
     override func setUpWithError() throws {
         workspace = try TemporaryDirectory(prefix: "challenge-endpoint")
+        log = LogCapture()
         try "\(Self.token)\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
     }
 
@@ -143,13 +147,20 @@ final class EndpointChallengeProviderTests: XCTestCase {
 
     private func provider(
         url: String, tokenFile: String? = nil, sleeper: RecordingSleeper = RecordingSleeper(),
-        totalTimeout: Double = 10
+        totalTimeout: Double = 10, clock: any AgentClock = SystemClock()
     ) -> EndpointChallengeProvider {
         var options = CurlTransport.Options()
         options.totalTimeout = totalTimeout
         options.connectTimeout = min(totalTimeout, 5)
+        let log = self.log
         return EndpointChallengeProvider(
-            url: url, tokenFile: tokenFile ?? tokenPath, transport: CurlTransport(options: options), sleeper: sleeper)
+            url: url, tokenFile: tokenFile ?? tokenPath, transport: CurlTransport(options: options), sleeper: sleeper,
+            logger: Logger(label: "endpoint-test") { _ in log.handler }, clock: clock)
+    }
+
+    /// The provider's log lines about waiting.
+    private var waitLines: [String] {
+        log.text.split(separator: "\n").map(String.init).filter { $0.contains("waiting") }
     }
 
     private func assertNoLeak(_ error: AgentError?, file: StaticString = #filePath, line: UInt = #line) {
@@ -236,15 +247,94 @@ final class EndpointChallengeProviderTests: XCTestCase {
         XCTAssertLessThanOrEqual(delay, provider.maxRetryAfter)
     }
 
-    func testRetryAfterAsHTTPDateFallsBackToBackoff() async throws {
+    /// RFC 9110 §10.2.3: Retry-After may be an HTTP-date. Measured from the reply's
+    /// own Date header, so our clock (wrong here on purpose) does not matter.
+    func testRetryAfterAsHTTPDateIsMeasuredFromTheReplysDate() async throws {
+        let busy = TestHTTPResponse(status: 503, headers: [
+            "Date": "Sun, 06 Nov 1994 08:49:37 GMT", "Retry-After": "Sun, 06 Nov 1994 08:50:27 GMT"])
+        let server = try serve([busy, Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString, sleeper: sleeper, clock: ManualClock(Date(timeIntervalSince1970: 0)))
+            .fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [50])
+        XCTAssertEqual(waitLines.count, 1, log.text)
+        XCTAssertTrue(waitLines.first?.contains("waiting 50 s before attempt 2 of 4 (as Retry-After asked)") ?? false, log.text)
+    }
+
+    func testRetryAfterAsHTTPDateWithoutADateHeaderIsMeasuredFromOurClock() async throws {
+        let busy = TestHTTPResponse(status: 429, headers: ["Retry-After": "Sunday, 06-Nov-94 08:51:37 GMT"])
+        let server = try serve([busy, Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        let now = ManualClock(Date(timeIntervalSince1970: 784_111_777))  // Sun, 06 Nov 1994 08:49:37 GMT
+        _ = try await provider(url: server.urlString, sleeper: sleeper, clock: now).fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [120])
+    }
+
+    func testRetryAfterAsAPastHTTPDateRetriesAtOnce() async throws {
         let busy = TestHTTPResponse(status: 503, headers: ["Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"])
         let server = try serve([busy, Self.goodAnswer])
         let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString, sleeper: sleeper).fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [0])
+        XCTAssertEqual(server.requestCount, 2)
+    }
+
+    /// One log line per wait: endpoint without its query, status, seconds, attempt N of M.
+    func testEachWaitIsLoggedWithTheEndpointStatusDelayAndAttempt() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "7"]), .status(503), Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString + "/challenge?device=QUERY-SECRET", sleeper: sleeper).fetchChallenge()
+
+        XCTAssertEqual(sleeper.sleeps, [7, 4])
+        let lines = waitLines
+        XCTAssertEqual(lines.count, 2, log.text)
+        let endpoint = "the management endpoint \(server.urlString)/challenge?…"
+        XCTAssertTrue(lines[0].contains("\(endpoint) answered HTTP 429; waiting 7 s before attempt 2 of 4 (as Retry-After asked)"), lines[0])
+        XCTAssertTrue(lines[1].contains("\(endpoint) answered HTTP 503; waiting 4 s before attempt 3 of 4 (no usable Retry-After, backing off)"), lines[1])
+        XCTAssertFalse(log.text.contains("QUERY-SECRET"), log.text)
+        XCTAssertFalse(log.text.contains(Self.token), log.text)
+    }
+
+    func testAHugeRetryAfterIsClampedAndTheLogSaysSo() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "99999999"]), Self.goodAnswer])
+        let sleeper = RecordingSleeper()
         let provider = provider(url: server.urlString, sleeper: sleeper)
         _ = try await provider.fetchChallenge()
-        let delay = try XCTUnwrap(sleeper.sleeps.first)
-        XCTAssertGreaterThan(delay, 0)
-        XCTAssertLessThanOrEqual(delay, provider.maxRetryAfter)
+        XCTAssertEqual(sleeper.sleeps, [300])
+        XCTAssertEqual(provider.maxRetryAfter, 300)
+        XCTAssertEqual(waitLines.count, 1, log.text)
+        XCTAssertTrue(waitLines.first?.contains("waiting 300 s before attempt 2 of 4 (Retry-After asked for 99999999 s, clamped)") ?? false, log.text)
+    }
+
+    /// Clamped waits of 300 s would add up to 15 minutes over four attempts; the total stays within 600 s.
+    func testTotalWaitingIsBoundedAndTheErrorSaysSo() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "99999999"], body: Array(Self.bodySecret.utf8))])
+        let sleeper = RecordingSleeper()
+        let provider = provider(url: server.urlString, sleeper: sleeper)
+        XCTAssertEqual(provider.maxTotalWait, 600)
+        let error = await expectAgentError { try await provider.fetchChallenge() }
+
+        XCTAssertEqual(sleeper.sleeps, [300, 300])
+        XCTAssertLessThanOrEqual(sleeper.sleeps.reduce(0, +), provider.maxTotalWait)
+        XCTAssertEqual(server.requestCount, 3)
+        XCTAssertEqual(waitLines.count, 2, log.text)
+        XCTAssertEqual(error?.code, .challenge)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains("HTTP 429"), message)
+        XCTAssertTrue(message.contains("600 s of waiting") || message.contains("600 s bound"), message)
+        XCTAssertTrue(message.contains("the next run tries again"), message)
+        assertNoLeak(error)
+    }
+
+    func testLongBackoffsAreBoundedInTotalToo() async throws {
+        // Without Retry-After the backoff is 2, 4, 8 s; a smaller bound cuts the third wait.
+        let server = try serve([.status(503)])
+        let sleeper = RecordingSleeper()
+        var provider = provider(url: server.urlString, sleeper: sleeper)
+        provider.maxTotalWait = 10
+        let error = await expectAgentError { try await provider.fetchChallenge() }
+        XCTAssertEqual(sleeper.sleeps, [2, 4])
+        XCTAssertTrue(error?.message.contains("10 s bound on waiting") ?? false, error?.message ?? "")
     }
 
     func testRetryAfterAboveTheClampIsClamped() async throws {
