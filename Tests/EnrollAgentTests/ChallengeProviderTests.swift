@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logging
 import SCEPClient
 import TestSupport
 import XCTest
@@ -113,9 +114,12 @@ final class EndpointChallengeProviderTests: XCTestCase {
     private var workspace: TemporaryDirectory!
     private var server: TestHTTPServer?
     private var tokenPath: String { workspace.appending("token") }
+    /// What the provider logged (its waits for a busy endpoint).
+    private var log = LogCapture()
 
     override func setUpWithError() throws {
         workspace = try TemporaryDirectory(prefix: "challenge-endpoint")
+        log = LogCapture()
         try "\(Self.token)\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
     }
 
@@ -143,13 +147,20 @@ final class EndpointChallengeProviderTests: XCTestCase {
 
     private func provider(
         url: String, tokenFile: String? = nil, sleeper: RecordingSleeper = RecordingSleeper(),
-        totalTimeout: Double = 10
+        totalTimeout: Double = 10, clock: any AgentClock = SystemClock()
     ) -> EndpointChallengeProvider {
         var options = CurlTransport.Options()
         options.totalTimeout = totalTimeout
         options.connectTimeout = min(totalTimeout, 5)
+        let log = self.log
         return EndpointChallengeProvider(
-            url: url, tokenFile: tokenFile ?? tokenPath, transport: CurlTransport(options: options), sleeper: sleeper)
+            url: url, tokenFile: tokenFile ?? tokenPath, transport: CurlTransport(options: options), sleeper: sleeper,
+            logger: Logger(label: "endpoint-test") { _ in log.handler }, clock: clock)
+    }
+
+    /// The provider's log lines about waiting.
+    private var waitLines: [String] {
+        log.text.split(separator: "\n").map(String.init).filter { $0.contains("waiting") }
     }
 
     private func assertNoLeak(_ error: AgentError?, file: StaticString = #filePath, line: UInt = #line) {
@@ -236,15 +247,94 @@ final class EndpointChallengeProviderTests: XCTestCase {
         XCTAssertLessThanOrEqual(delay, provider.maxRetryAfter)
     }
 
-    func testRetryAfterAsHTTPDateFallsBackToBackoff() async throws {
+    /// RFC 9110 §10.2.3: Retry-After may be an HTTP-date. Measured from the reply's
+    /// own Date header, so our clock (wrong here on purpose) does not matter.
+    func testRetryAfterAsHTTPDateIsMeasuredFromTheReplysDate() async throws {
+        let busy = TestHTTPResponse(status: 503, headers: [
+            "Date": "Sun, 06 Nov 1994 08:49:37 GMT", "Retry-After": "Sun, 06 Nov 1994 08:50:27 GMT"])
+        let server = try serve([busy, Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString, sleeper: sleeper, clock: ManualClock(Date(timeIntervalSince1970: 0)))
+            .fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [50])
+        XCTAssertEqual(waitLines.count, 1, log.text)
+        XCTAssertTrue(waitLines.first?.contains("waiting 50 s before attempt 2 of 4 (as Retry-After asked)") ?? false, log.text)
+    }
+
+    func testRetryAfterAsHTTPDateWithoutADateHeaderIsMeasuredFromOurClock() async throws {
+        let busy = TestHTTPResponse(status: 429, headers: ["Retry-After": "Sunday, 06-Nov-94 08:51:37 GMT"])
+        let server = try serve([busy, Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        let now = ManualClock(Date(timeIntervalSince1970: 784_111_777))  // Sun, 06 Nov 1994 08:49:37 GMT
+        _ = try await provider(url: server.urlString, sleeper: sleeper, clock: now).fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [120])
+    }
+
+    func testRetryAfterAsAPastHTTPDateRetriesAtOnce() async throws {
         let busy = TestHTTPResponse(status: 503, headers: ["Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"])
         let server = try serve([busy, Self.goodAnswer])
         let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString, sleeper: sleeper).fetchChallenge()
+        XCTAssertEqual(sleeper.sleeps, [0])
+        XCTAssertEqual(server.requestCount, 2)
+    }
+
+    /// One log line per wait: endpoint without its query, status, seconds, attempt N of M.
+    func testEachWaitIsLoggedWithTheEndpointStatusDelayAndAttempt() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "7"]), .status(503), Self.goodAnswer])
+        let sleeper = RecordingSleeper()
+        _ = try await provider(url: server.urlString + "/challenge?device=QUERY-SECRET", sleeper: sleeper).fetchChallenge()
+
+        XCTAssertEqual(sleeper.sleeps, [7, 4])
+        let lines = waitLines
+        XCTAssertEqual(lines.count, 2, log.text)
+        let endpoint = "the management endpoint \(server.urlString)/challenge?…"
+        XCTAssertTrue(lines[0].contains("\(endpoint) answered HTTP 429; waiting 7 s before attempt 2 of 4 (as Retry-After asked)"), lines[0])
+        XCTAssertTrue(lines[1].contains("\(endpoint) answered HTTP 503; waiting 4 s before attempt 3 of 4 (no usable Retry-After, backing off)"), lines[1])
+        XCTAssertFalse(log.text.contains("QUERY-SECRET"), log.text)
+        XCTAssertFalse(log.text.contains(Self.token), log.text)
+    }
+
+    func testAHugeRetryAfterIsClampedAndTheLogSaysSo() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "99999999"]), Self.goodAnswer])
+        let sleeper = RecordingSleeper()
         let provider = provider(url: server.urlString, sleeper: sleeper)
         _ = try await provider.fetchChallenge()
-        let delay = try XCTUnwrap(sleeper.sleeps.first)
-        XCTAssertGreaterThan(delay, 0)
-        XCTAssertLessThanOrEqual(delay, provider.maxRetryAfter)
+        XCTAssertEqual(sleeper.sleeps, [300])
+        XCTAssertEqual(provider.maxRetryAfter, 300)
+        XCTAssertEqual(waitLines.count, 1, log.text)
+        XCTAssertTrue(waitLines.first?.contains("waiting 300 s before attempt 2 of 4 (Retry-After asked for 99999999 s, clamped)") ?? false, log.text)
+    }
+
+    /// Clamped waits of 300 s would add up to 15 minutes over four attempts; the total stays within 600 s.
+    func testTotalWaitingIsBoundedAndTheErrorSaysSo() async throws {
+        let server = try serve([TestHTTPResponse(status: 429, headers: ["Retry-After": "99999999"], body: Array(Self.bodySecret.utf8))])
+        let sleeper = RecordingSleeper()
+        let provider = provider(url: server.urlString, sleeper: sleeper)
+        XCTAssertEqual(provider.maxTotalWait, 600)
+        let error = await expectAgentError { try await provider.fetchChallenge() }
+
+        XCTAssertEqual(sleeper.sleeps, [300, 300])
+        XCTAssertLessThanOrEqual(sleeper.sleeps.reduce(0, +), provider.maxTotalWait)
+        XCTAssertEqual(server.requestCount, 3)
+        XCTAssertEqual(waitLines.count, 2, log.text)
+        XCTAssertEqual(error?.code, .challenge)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains("HTTP 429"), message)
+        XCTAssertTrue(message.contains("600 s of waiting") || message.contains("600 s bound"), message)
+        XCTAssertTrue(message.contains("the next run tries again"), message)
+        assertNoLeak(error)
+    }
+
+    func testLongBackoffsAreBoundedInTotalToo() async throws {
+        // Without Retry-After the backoff is 2, 4, 8 s; a smaller bound cuts the third wait.
+        let server = try serve([.status(503)])
+        let sleeper = RecordingSleeper()
+        var provider = provider(url: server.urlString, sleeper: sleeper)
+        provider.maxTotalWait = 10
+        let error = await expectAgentError { try await provider.fetchChallenge() }
+        XCTAssertEqual(sleeper.sleeps, [2, 4])
+        XCTAssertTrue(error?.message.contains("10 s bound on waiting") ?? false, error?.message ?? "")
     }
 
     func testRetryAfterAboveTheClampIsClamped() async throws {
@@ -380,6 +470,59 @@ final class EndpointChallengeProviderTests: XCTestCase {
         XCTAssertEqual(server.requestCount, 0)
     }
 
+    /// Proven before the fix: a second line in token_file arrived at the server as a header of its own.
+    func testATokenWithALineBreakIsRefusedAndNothingIsSent() async throws {
+        let server = try serve([Self.goodAnswer])
+        try "\(Self.token)\nX-Injected: yes\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+
+        XCTAssertEqual(error?.code, .challenge)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains("token_file \(tokenPath)"), message)
+        XCTAssertTrue(message.contains("control character (U+000A)"), message)
+        XCTAssertFalse(message.contains("X-Injected"), message)
+        assertNoLeak(error)
+        XCTAssertEqual(server.requestCount, 0)
+        XCTAssertEqual(server.connectionCount, 0)
+    }
+
+    func testEveryControlCharacterInsideATokenIsRefused() async throws {
+        let server = try serve([Self.goodAnswer])
+        for control in ["\r", "\t", "\u{00}", "\u{1B}", "\u{7F}", "\u{85}", "\u{9F}"] {
+            try "\(Self.token)\(control)rest".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+            let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+            let code = SecretText.codePoint(control.unicodeScalars.first!)
+            XCTAssertTrue(error?.message.contains("control character (\(code))") ?? false, "\(code): \(error?.message ?? "")")
+            assertNoLeak(error)
+        }
+        XCTAssertEqual(server.requestCount, 0)
+    }
+
+    func testAnOversizeTokenFileIsRefusedAndNothingIsSent() async throws {
+        let server = try serve([Self.goodAnswer])
+        try String(repeating: "T", count: SecretText.maximumBytes + 1).write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await self.provider(url: server.urlString).fetchChallenge() }
+        let message = error?.message ?? ""
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(message.contains("token_file \(tokenPath) is 65537 bytes"), message)
+        XCTAssertTrue(message.contains("at most 65536 bytes"), message)
+        XCTAssertFalse(message.contains("TTTT"), message)
+        XCTAssertEqual(server.requestCount, 0)
+    }
+
+    func testAChallengeWithAControlCharacterFromTheEndpointIsRefused() async throws {
+        for escaped in ["\\n", "\\r", "\\t", "\\u0007", "\\u007f", "\\u0085"] {
+            let server = try serve([Self.json(#"{"challenge": "\#(Self.bodySecret)\#(escaped)X-Injected: yes"}"#)])
+            let error = await expectAgentError { try await self.provider(url: server.urlString + "/c?q=1").fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge, escaped)
+            XCTAssertTrue(message.contains("the management endpoint \(server.urlString)/c?…: the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains("X-Injected"), message)
+            assertNoLeak(error)
+            server.stop()
+        }
+    }
+
     func testEmptyTokenFileNamesTheFileAndSendsNothing() async throws {
         let server = try serve([Self.goodAnswer])
         try " \n\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
@@ -414,6 +557,40 @@ final class FileChallengeProviderTests: XCTestCase {
         XCTAssertEqual(error?.code, .challenge)
         XCTAssertTrue(error?.message.contains(path) ?? false, error?.message ?? "")
         XCTAssertTrue(error?.message.contains("empty") ?? false, error?.message ?? "")
+    }
+
+    func testAChallengeFileAtTheLimitIsRead() async throws {
+        let path = workspace.appending("challenge")
+        try (String(repeating: "c", count: SecretText.maximumBytes - 1) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let issued = try await FileChallengeProvider(path: path).fetchChallenge()
+        XCTAssertEqual(issued?.secret.value.count, SecretText.maximumBytes - 1)
+    }
+
+    func testAnOversizeChallengeFileIsRefused() async throws {
+        let path = workspace.appending("challenge")
+        try String(repeating: "c", count: SecretText.maximumBytes + 1).write(toFile: path, atomically: true, encoding: .utf8)
+        let error = await expectAgentError { try await FileChallengeProvider(path: path).fetchChallenge() }
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(error?.message.contains("the challenge file \(path) is 65537 bytes") ?? false, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("at most 65536 bytes") ?? false, error?.message ?? "")
+    }
+
+    func testAnEndlessChallengeFileIsRefused() async throws {
+        let error = await expectAgentError { try await FileChallengeProvider(path: "/dev/zero").fetchChallenge() }
+        XCTAssertTrue(error?.message.contains("/dev/zero is larger than the limit") ?? false, error?.message ?? "")
+    }
+
+    func testAChallengeWithAControlCharacterInsideIsRefusedWithoutEchoingIt() async throws {
+        let path = workspace.appending("challenge")
+        for control in ["\n", "\r", "\t", "\u{0B}", "\u{1B}", "\u{7F}", "\u{85}"] {
+            try "FILE-SECRET-77\(control)more\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let error = await expectAgentError { try await FileChallengeProvider(path: path).fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge)
+            XCTAssertTrue(message.contains("the challenge file \(path): the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains("FILE-SECRET-77"), message)
+            XCTAssertFalse(message.contains("more"), message)
+        }
     }
 
     func testMissingFileNamesThePath() async throws {
@@ -453,6 +630,24 @@ final class CommandChallengeProviderTests: XCTestCase {
         XCTAssertTrue(error?.message.contains("status 3") ?? false, error?.message ?? "")
         XCTAssertTrue(error?.message.contains(script) ?? false, error?.message ?? "")
         XCTAssertFalse(error?.message.contains(Self.stdoutSecret) ?? true, error?.message ?? "")
+    }
+
+    func testAFirstLineWithAControlCharacterIsRefusedWithoutEchoingIt() async throws {
+        for control in ["\\r", "\\t", "\\033", "\\177"] {
+            let script = try writeScript("printf '\(Self.stdoutSecret)\(control)tail\\n'", named: "ctl.sh", in: workspace)
+            let error = await expectAgentError { try await CommandChallengeProvider(argv: [script]).fetchChallenge() }
+            let message = error?.message ?? ""
+            XCTAssertEqual(error?.code, .challenge, control)
+            XCTAssertTrue(message.contains("the challenge command \(script): the challenge contains a control character"), message)
+            XCTAssertFalse(message.contains(Self.stdoutSecret), message)
+        }
+    }
+
+    func testAFirstLineAsLongAsTheOutputLimitIsRefused() async throws {
+        let script = try writeScript("head -c 70000 /dev/zero | tr '\\0' 'x'", named: "long.sh", in: workspace)
+        let error = await expectAgentError { try await CommandChallengeProvider(argv: [script]).fetchChallenge() }
+        XCTAssertEqual(error?.code, .challenge)
+        XCTAssertTrue(error?.message.contains("printed a first line of 65536 bytes or more") ?? false, error?.message ?? "")
     }
 
     func testCommandPrintingNothingIsAnError() async throws {

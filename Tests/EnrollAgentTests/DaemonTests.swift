@@ -87,6 +87,49 @@ final class DaemonTests: XCTestCase {
         XCTAssertFalse(agent.readOutput().contains(server.challenge), "the challenge leaked into the daemon's log")
     }
 
+    /// A SIGHUP after the config was replaced by 100 000 nested brackets used to
+    /// overflow the parser's stack and kill the daemon; now it keeps the old config.
+    func testSIGHUPWithAHostilelyDeepConfigKeepsTheOldOne() throws {
+        let socket = try DaemonNotifySocket(path: workspace.appending("notify.sock"))
+        let configPath = try writeConfig(profiles: ["first"])
+        let agent = try ChildProcess(
+            executable: try AgentProcess.locateBinary(), arguments: ["run", "--config", configPath],
+            extraEnvironment: ["NOTIFY_SOCKET": socket.path], outputPath: workspace.appending("agent.log"))
+        defer { _ = agent.terminate(gracePeriod: 1) }
+        try waitFor("READY=1") { socket.received.contains { $0.contains("READY=1") } }
+        try waitFor("the first certificate") {
+            FileManager.default.fileExists(atPath: workspace.appending("state/first/live/cert.pem"))
+        }
+        try waitFor("the profile loop to settle") { socket.received.contains { $0.hasPrefix("STATUS=first: next check") } }
+
+        let levels = 100_000
+        try AgentTestFiles.writeSecret("state_dir = \"\(workspace.appending("state"))\"\nbomb = "
+            + String(repeating: "[", count: levels) + String(repeating: "]", count: levels) + "\n", to: configPath)
+        let before = socket.received.count
+        agent.send(signal: SIGHUP)
+        func sinceReload() -> [String] { Array(socket.received.dropFirst(before)) }
+        try waitFor("READY=1 after the failed reload") {
+            guard agent.isRunning else { return true }  // died: reported below, without waiting for the timeout
+            let messages = sinceReload()
+            guard let reloading = messages.firstIndex(where: { $0.contains("RELOADING=1") }) else { return false }
+            return messages[reloading...].contains { $0.contains("READY=1") }
+        }
+        guard agent.isRunning else { return XCTFail("the daemon died on SIGHUP (\(String(describing: agent.exitStatus))): \(agent.readOutput())") }
+        XCTAssertTrue(sinceReload().contains { $0.contains("STATUS=watching 1 profile(s)") }, "\(sinceReload())")
+        // The old profile's loop runs again under the old configuration.
+        try waitFor("the old profile's loop after the reload") {
+            sinceReload().contains { $0.hasPrefix("STATUS=first: next check") }
+        }
+        let log = agent.readOutput()
+        XCTAssertTrue(log.contains("SIGHUP: the new configuration is invalid; keeping the old one"), log)
+        XCTAssertTrue(log.contains("\(configPath):2:"), log)
+        XCTAssertTrue(log.contains("more than \(32) levels deep"), log)
+
+        agent.send(signal: SIGTERM)
+        XCTAssertEqual(agent.wait(timeout: 5), .exited(0), agent.readOutput())
+        XCTAssertEqual(server.issuedCertificatePaths().count, 1)
+    }
+
     func testSIGTERMWhileARequestHangsStillExitsPromptly() throws {
         // A SCEP "server" that accepts connections and never answers.
         let hanging = try TestHTTPServer(response: .hang)
@@ -177,5 +220,28 @@ final class DaemonNotifySocket: @unchecked Sendable {
                 inbox.lock.lock(); inbox.messages.append(message); inbox.lock.unlock()
             }
         }
+    }
+}
+
+/// `check-config` on hostile files: a message, never a crash.
+final class HostileConfigCheckTests: XCTestCase {
+    func testCheckConfigReportsDeepNestingInsteadOfCrashing() throws {
+        let levels = 100_000
+        let run = try AgentProcess.run(
+            arguments: ["check-config"],
+            config: "state_dir = \"/var/lib/enroll-agent\"\nbomb = "
+                + String(repeating: "[", count: levels) + String(repeating: "]", count: levels) + "\n",
+            timeout: 60)
+        XCTAssertEqual(run.exitCode, 78, run.transcript)
+        XCTAssertTrue(run.standardError.contains("config.toml:2: this array is nested more than 32 levels deep")
+                      || run.standardOutput.contains("config.toml:2: this array is nested more than 32 levels deep"), run.transcript)
+    }
+
+    func testCheckConfigRefusesAnOversizeFile() throws {
+        let run = try AgentProcess.run(
+            arguments: ["check-config"], config: String(repeating: "# padding\n", count: 120_000), timeout: 60)
+        XCTAssertEqual(run.exitCode, 78, run.transcript)
+        XCTAssertTrue((run.standardError + run.standardOutput).contains("the file is 1200000 bytes; a configuration may be at most 1048576 bytes"),
+                      run.transcript)
     }
 }

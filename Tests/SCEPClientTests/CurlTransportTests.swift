@@ -43,6 +43,37 @@ final class CurlTransportTests: XCTestCase {
         }
     }
 
+    /// Defence in depth against header injection: nothing is sent, and the message
+    /// names the header but never its value (it may be a bearer token).
+    func testAHeaderWithALineBreakOrNULIsRefusedBeforeSending() async throws {
+        let server = try TestHTTPServer(response: .text("ok"))
+        defer { server.stop() }
+        let bad: [(name: String, value: String)] = [
+            ("Authorization", "Bearer VALUE-SECRET\r\nX-Injected: yes"),
+            ("Authorization", "Bearer VALUE-SECRET\nX-Injected: yes"),
+            ("Authorization", "Bearer VALUE-SECRET\rX"),
+            ("Authorization", "Bearer VALUE-SECRET\u{0}X"),
+            ("X-Bad\r\nX-Injected", "VALUE-SECRET"),
+        ]
+        for (name, value) in bad {
+            let request = HTTPRequest(method: .get, url: server.urlString + "/x?token=QUERY", headers: ["Accept": "*/*", name: value])
+            do {
+                _ = try await CurlTransport().perform(request)
+                XCTFail("sent a request with header \(name.debugDescription): \(value.debugDescription)")
+            } catch let error as SCEPError {
+                XCTAssertEqual(error.code, .invalidRequest)
+                XCTAssertTrue(error.message.contains(name == "Authorization" ? "header Authorization" : #"header "X-Bad\r\nX-Injected""#), error.message)
+                XCTAssertFalse(error.message.contains("VALUE-SECRET"), error.message)
+                XCTAssertFalse(error.message.contains("QUERY"), error.message)
+                XCTAssertFalse(error.message.contains("\n"), "the message must stay one line: \(error.message)")
+            }
+        }
+        XCTAssertEqual(server.connectionCount, 0)
+        // A tab inside a value is legal HTTP (RFC 9110 §5.5) and still goes out.
+        _ = try await CurlTransport().perform(HTTPRequest(method: .get, url: server.urlString, headers: ["X-Ok": "a\tb"]))
+        XCTAssertEqual(server.requests.last?.headers["X-Ok"], "a\tb")
+    }
+
     func testPOSTSendsTheBodyAndContentType() async throws {
         let server = try TestHTTPServer(response: .ok([1, 2, 3]))
         defer { server.stop() }

@@ -397,7 +397,7 @@ struct ProfileEnroller {
         case .command(let argv): return CommandChallengeProvider(argv: argv)
         case .endpoint(let url, let tokenFile):
             return EndpointChallengeProvider(url: url.absoluteString, tokenFile: tokenFile,
-                                             transport: environment.makeTransport(profile), sleeper: environment.sleeper)
+                                             transport: environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
         }
     }
 }

@@ -18,22 +18,12 @@ struct NoChallengeProvider: ChallengeProvider {
     func fetchChallenge() async throws -> IssuedChallenge? { nil }
 }
 
-/// A static challenge in a root-only file.
+/// A static challenge in a root-only file (bounded and checked: `SecretText`).
 struct FileChallengeProvider: ChallengeProvider {
     let path: String
 
     func fetchChallenge() async throws -> IssuedChallenge? {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw AgentError(.challenge, "cannot read the challenge file \(path): \((error as NSError).localizedDescription)")
-        }
-        let challenge = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !challenge.isEmpty else {
-            throw AgentError(.challenge, "the challenge file \(path) is empty")
-        }
-        return IssuedChallenge(secret: Secret(challenge), variables: [:])
+        IssuedChallenge(secret: try SecretText.read(.challengeFile(path: path), path: path), variables: [:])
     }
 }
 
@@ -63,11 +53,15 @@ struct CommandChallengeProvider: ChallengeProvider {
         case .exited(_, let output):
             data = output
         }
-        let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        let challenge = firstLine.trimmingCharacters(in: .whitespaces)
-        guard !challenge.isEmpty else {
-            throw AgentError(.challenge, "the challenge command \(executable) printed nothing")
+        let source = SecretSource.challengeCommand(executable: executable)
+        // Lines end at LF only: a CR or other control character inside the line is refused below, not a line end.
+        let firstLine = data.split(separator: UInt8(ascii: "\n")).first ?? []
+        // ChildCommand keeps at most 64 KiB: a first line that long was probably cut off.
+        guard firstLine.count < SecretText.maximumBytes else {
+            throw AgentError(.challenge, "\(source.name) printed a first line of \(SecretText.maximumBytes) bytes or more; "
+                             + "a challenge may be at most \(SecretText.maximumBytes - 1) bytes: \(source.remedy)")
         }
-        return IssuedChallenge(secret: Secret(challenge), variables: [:])
+        let secret = try SecretText.validated(String(decoding: firstLine, as: UTF8.self), from: source)
+        return IssuedChallenge(secret: secret, variables: [:])
     }
 }

@@ -7,9 +7,14 @@ extension AgentConfig {
     static func load(path: String = AgentConfig.defaultPath) throws -> AgentConfig {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = Data(try BoundedFileReader(limit: maximumFileBytes).read(path))
+        } catch .tooLarge(let size) {
+            let found = size.map { "the file is \($0) bytes" } ?? "the file is larger than the limit"
+            throw ConfigError.unreadable(path: path, reason:
+                "\(found); a configuration may be at most \(maximumFileBytes) bytes (1 MiB): "
+                + "check that --config names the agent's configuration file")
         } catch {
-            throw ConfigError.unreadable(path: path, reason: Self.readFailureReason(path: path, error: error))
+            throw ConfigError.unreadable(path: path, reason: Self.readFailureReason(path: path, fallback: error.reason))
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError.unreadable(path: path, reason: "the file is not valid UTF-8")
@@ -46,14 +51,18 @@ extension AgentConfig {
         return .failure(.invalid(path: path, problems: decoder.problems.problems))
     }
 
-    private static func readFailureReason(path: String, error: Error) -> String {
+    /// A real configuration is a few KiB. The bound is checked before the file is read,
+    /// so naming a huge file (or a device) by mistake cannot exhaust memory.
+    static let maximumFileBytes = 1 << 20
+
+    private static func readFailureReason(path: String, fallback: String) -> String {
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             return "no such file (use --config PATH to choose another file)"
         }
         if isDirectory.boolValue { return "it is a directory" }
         if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
-        return (error as NSError).localizedDescription
+        return fallback
     }
 }
 

@@ -11,7 +11,15 @@ import Foundation
 /// We write our own instead of using a TOML package because every configuration
 /// problem must name its line, and because a syntax error should not hide the next
 /// one: after an error the parser resumes at the next line.
+///
+/// The parser and the values it builds recurse once per nesting level, so nesting is
+/// bounded (`maximumNesting`): a hostile file of 100 000 `[` must be an error, not a
+/// stack overflow that takes the daemon down on SIGHUP.
 struct TOMLParser {
+    /// How deep arrays and inline tables may nest, and how many parts a dotted key or a
+    /// table header may have. Real configurations use two or three levels.
+    static let maximumNesting = 32
+
     private let scalars: [Unicode.Scalar]
     private var index = 0
     private var line = 1
@@ -165,6 +173,11 @@ struct TOMLParser {
                 index = save
                 return components
             }
+            // Each part is a table level, and tables are built and compared recursively.
+            guard components.count < Self.maximumNesting else {
+                throw error("a dotted key or table header may have at most \(Self.maximumNesting) parts; "
+                            + "use a shorter key (the configuration needs only a few levels)")
+            }
             advance()
             skipWhitespace()
             components.append(try parseSimpleKey())
@@ -311,6 +324,7 @@ struct TOMLParser {
 
     private mutating func parseArray() throws -> TOMLValue {
         let openLine = line
+        try checkNestingBeforeOpening("array")
         advance() // [
         openBrackets += 1
         var elements: [TOMLValue] = []
@@ -336,6 +350,7 @@ struct TOMLParser {
 
     private mutating func parseInlineTable() throws -> TOMLValue {
         let openLine = line
+        try checkNestingBeforeOpening("inline table")
         advance() // {
         openBrackets += 1
         var table = TOMLTable(line: openLine, origin: .inline)
@@ -363,6 +378,15 @@ struct TOMLParser {
         advance() // }
         openBrackets -= 1
         return TOMLValue(.table(table), line: openLine)
+    }
+
+    /// Refuses to open one more array or inline table past `maximumNesting`, before any
+    /// deeper recursion happens.
+    private func checkNestingBeforeOpening(_ what: String) throws {
+        guard openBrackets < Self.maximumNesting else {
+            throw error("this \(what) is nested more than \(Self.maximumNesting) levels deep in arrays and inline tables; "
+                        + "flatten the value (the configuration needs only a few levels)")
+        }
     }
 
     // MARK: - Strings

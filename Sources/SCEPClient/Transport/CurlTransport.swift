@@ -35,6 +35,7 @@ public struct CurlTransport: HTTPTransport {
     }
 
     func performBlocking(_ request: HTTPRequest) throws -> HTTPResponse {
+        try Self.checkHeaders(request)
         guard let handle = curl_easy_init() else { throw SCEPError(.transport, "libcurl could not start a transfer") }
         defer { curl_easy_cleanup(handle) }
         let sink = ResponseSink(limit: options.maxResponseBytes)
@@ -109,6 +110,24 @@ public struct CurlTransport: HTTPTransport {
                             + "redirects are not followed: put the final URL in the configuration if it is the right server")
         }
         return HTTPResponse(status: status, headers: headers, body: sink.body)
+    }
+
+    /// Refuses a header whose name or value holds CR, LF or NUL: libcurl sends the
+    /// text as given, so a line break would end the header and start another one
+    /// (header injection; e.g. from a token file with two lines). Callers check
+    /// their input first; this is the last line of defence. The message names the
+    /// header, never its value: that may be a bearer token.
+    static func checkHeaders(_ request: HTTPRequest) throws {
+        func isForbidden(_ byte: UInt8) -> Bool { byte == 0x0D || byte == 0x0A || byte == 0x00 }
+        for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
+            let inName = name.utf8.contains(where: isForbidden)
+            guard inName || value.utf8.contains(where: isForbidden) else { continue }
+            // A name with a line break is shown escaped, so the message stays one line.
+            let shownName = inName ? String(reflecting: name) : name
+            throw SCEPError(.invalidRequest, "the request to \(redacted(request.url)) was not sent: the header "
+                            + "\(shownName) has a line break or NUL in its \(inName ? "name" : "value"); "
+                            + "check the configured value it was built from")
+        }
     }
 
     /// URLs are logged without their query: a GET PKIOperation carries the

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import EnrollAgent
 
@@ -247,6 +248,122 @@ final class TOMLParserTests: XCTestCase {
         XCTAssertThrowsError(try TOMLDocument.parse("a = \nb = x\n")) { error in
             XCTAssertEqual((error as? TOMLSyntaxErrors)?.errors.map(\.line), [1, 2])
             XCTAssertTrue("\(error)".hasPrefix("line 1: expected a value"))
+        }
+    }
+
+    // MARK: - Bounds on hostile input
+
+    private static let limit = TOMLParser.maximumNesting
+
+    /// `key = [[[ ... 1 ... ]]]`, `depth` arrays deep.
+    private static func nestedArrays(_ depth: Int) -> String {
+        "a = " + String(repeating: "[", count: depth) + "1" + String(repeating: "]", count: depth)
+    }
+
+    /// `key = {b = {b = ... 1 ...}}`, `depth` inline tables deep.
+    private static func nestedInlineTables(_ depth: Int) -> String {
+        "a = " + String(repeating: "{b = ", count: depth) + "1" + String(repeating: "}", count: depth)
+    }
+
+    /// How many arrays / tables deep `value` goes.
+    private func depth(of value: TOMLValue?) -> Int {
+        var depth = 0
+        var current = value
+        while let value = current {
+            if let first = value.arrayValue?.first {
+                current = first
+            } else if let inner = value.tableValue?["b"] {
+                current = inner
+            } else {
+                break
+            }
+            depth += 1
+        }
+        return depth
+    }
+
+    func testNestingAtTheLimitParses() throws {
+        XCTAssertEqual(Self.limit, 32)
+        XCTAssertEqual(depth(of: try parse(Self.nestedArrays(Self.limit))["a"]), Self.limit)
+        XCTAssertEqual(depth(of: try parse(Self.nestedInlineTables(Self.limit))["a"]), Self.limit)
+        // Arrays and inline tables count together.
+        let half = Self.limit / 2
+        let mixed = "a = " + String(repeating: "[", count: half) + String(repeating: "{b = ", count: half)
+            + "1" + String(repeating: "}", count: half) + String(repeating: "]", count: half)
+        XCTAssertEqual(depth(of: try parse(mixed)["a"]), Self.limit)
+        let dotted = (1...Self.limit).map { "k\($0)" }.joined(separator: ".")
+        XCTAssertNotNil(try parse("\(dotted) = 1\n[\(dotted.replacingOccurrences(of: "k1.", with: "t1."))]\n")["t1"])
+    }
+
+    func testOneLevelPastTheLimitIsAnErrorNamingTheLineAndTheLimit() throws {
+        for deep in [Self.nestedArrays(Self.limit + 1), Self.nestedInlineTables(Self.limit + 1)] {
+            let (document, errors) = TOMLDocument.parseCollectingErrors("before = 1\n\(deep)\nafter = 2\n")
+            XCTAssertEqual(errors.map(\.line), [2], "\(errors)")
+            let message = try XCTUnwrap(errors.first?.message)
+            XCTAssertTrue(message.contains("more than \(Self.limit) levels"), message)
+            XCTAssertTrue(message.contains("flatten the value"), message)
+            // The parser resumes after the deep value, as after any syntax error.
+            XCTAssertEqual(document.root["after"]?.integerValue, 2)
+        }
+        let tooManyParts = (1...Self.limit + 1).map { "k\($0)" }.joined(separator: ".")
+        for text in ["\(tooManyParts) = 1\n", "x = 1\n[\(tooManyParts)]\n", "x = 1\n[[\(tooManyParts)]]\n"] {
+            let errors = syntaxErrors(text)
+            XCTAssertEqual(errors.count, 1, "\(errors)")
+            XCTAssertEqual(errors.first?.line, text.hasPrefix("x") ? 2 : 1)
+            XCTAssertTrue(errors.first?.message.contains("at most \(Self.limit) parts") ?? false, "\(errors)")
+        }
+    }
+
+    /// 200 KB of brackets used to overflow the stack (SIGSEGV in check-config and on SIGHUP).
+    func testHundredThousandLevelsAreAnErrorNotACrash() {
+        let levels = 100_000
+        let hostile = [
+            Self.nestedArrays(levels),
+            "a = " + String(repeating: "[", count: levels),                    // never closed
+            Self.nestedInlineTables(levels),
+            String(repeating: "k.", count: levels) + "k = 1",                  // dotted key
+            "[" + String(repeating: "t.", count: levels) + "t]",               // table header
+        ]
+        for text in hostile {
+            let (_, errors) = TOMLDocument.parseCollectingErrors("ok = 1\n\(text)\nlast = 1\n")
+            XCTAssertEqual(errors.map(\.line), [2], "\(text.prefix(20))…: \(errors.prefix(3))")
+            XCTAssertTrue(errors.first?.message.contains("\(Self.limit)") ?? false, "\(errors.prefix(1))")
+        }
+    }
+
+    func testAnOversizeConfigurationFileIsRefusedBeforeParsing() throws {
+        let directory = try TemporaryDirectory(prefix: "config-size")
+        defer { directory.remove() }
+        let limit = AgentConfig.maximumFileBytes
+        XCTAssertEqual(limit, 1 << 20)
+
+        // Exactly at the limit: read and parsed (it holds no profile, so it is invalid, not unreadable).
+        let atLimit = directory.appending("at-limit.toml")
+        let comment = "# padding\n"
+        var text = String(repeating: comment, count: limit / comment.utf8.count)
+        text += String(repeating: "#", count: limit - text.utf8.count - 1) + "\n"
+        XCTAssertEqual(text.utf8.count, limit)
+        try text.write(toFile: atLimit, atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try AgentConfig.load(path: atLimit)) { error in
+            guard case .invalid? = error as? ConfigError else { return XCTFail("\(error)") }
+        }
+
+        let oversize = directory.appending("oversize.toml")
+        try (text + "#\n").write(toFile: oversize, atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try AgentConfig.load(path: oversize)) { error in
+            guard case .unreadable(let path, let reason)? = error as? ConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, oversize)
+            XCTAssertTrue(reason.contains("\(limit + 2) bytes"), reason)
+            XCTAssertTrue(reason.contains("at most \(limit) bytes"), reason)
+            XCTAssertTrue(reason.contains("--config"), reason)
+        }
+    }
+
+    /// A device (or a pipe) has no size to stat: reading stops one byte past the limit.
+    func testAnEndlessFileIsRefusedWithoutReadingItAll() {
+        XCTAssertThrowsError(try AgentConfig.load(path: "/dev/zero")) { error in
+            guard case .unreadable(_, let reason)? = error as? ConfigError else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("larger than the limit"), reason)
         }
     }
 
