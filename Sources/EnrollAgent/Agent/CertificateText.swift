@@ -9,3 +9,16 @@ enum CertificateText {
         Hex.encode(certificate.serialNumber.bytes, separator: ":")
     }
 }
+
+/// `ca_pin_file`: a few PEM certificates, read with a bound.
+enum PinFile {
+    static let limit = 1 << 20
+
+    static func read(_ path: String) throws -> String {
+        do {
+            return String(decoding: try BoundedFileReader(limit: limit).read(path), as: UTF8.self)
+        } catch {
+            throw AgentError(.config, "cannot read ca_pin_file \(path): \(error.reason) (at most \(limit) bytes of PEM certificates)")
+        }
+    }
+}

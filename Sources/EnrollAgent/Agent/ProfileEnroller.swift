@@ -376,12 +376,7 @@ struct ProfileEnroller {
     }
 
     func loadPin() throws -> PinnedCA {
-        var pemText: String? = nil
-        if let file = profile.caPin.file {
-            do { pemText = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                throw AgentError(.config, "cannot read ca_pin_file \(file): \((error as NSError).localizedDescription)")
-            }
-        }
+        let pemText = try profile.caPin.file.map(PinFile.read)
         return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints,
                             raFingerprints: profile.caPin.raSHA256Fingerprints)
     }

@@ -97,12 +97,7 @@ struct CAInfoCommand: AsyncParsableCommand {
         guard let selected = loaded.profile(named: name) else {
             throw AgentError(.usage, "--profile \(name): no such profile in \(config) (profiles: \(loaded.profiles.map(\.name).joined(separator: ", ")))")
         }
-        var pemText: String? = nil
-        if let file = selected.caPin.file {
-            do { pemText = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                throw AgentError(.config, "cannot read ca_pin_file \(file): \((error as NSError).localizedDescription)")
-            }
-        }
+        let pemText = try selected.caPin.file.map(PinFile.read)
         let pin = try PinnedCA(pemText: pemText, fingerprints: selected.caPin.sha256Fingerprints + caPins,
                                raFingerprints: selected.caPin.raSHA256Fingerprints + raPins)
         return (url ?? selected.scepURL.absoluteString, pin, tlsCAFile ?? selected.tlsCAFile)
