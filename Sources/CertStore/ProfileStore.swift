@@ -198,7 +198,7 @@ public final class ProfileStore {
             try swapLink(liveDirectory, to: new.id)
         } catch {
             // `live` still names the old generation; the new one must not linger as a candidate.
-            try? removeTree(new.directory)
+            try? removeGeneration(new.id)
             throw error
         }
 
@@ -241,15 +241,19 @@ public final class ProfileStore {
 
     /// Removes what a killed install or write left behind: staging directories and temp
     /// files. Readers never look at them; this only reclaims space. Call with the lock held.
+    /// Every removal goes by descriptor, never through a symlink (see `StoreFileSystem.removeTree`).
     public func cleanUpStaging() throws {
         for name in try fileSystem.contentsOfDirectory(generationsDirectory)
         where name.hasPrefix(StoreLayout.stagingPrefix) || StoreLayout.isLeftoverTemporary(name) {
-            try removeTree(generationsDirectory + "/" + name)
+            try removeGeneration(name)
         }
-        for folder in [directory, pendingDirectory] {
-            for name in try fileSystem.contentsOfDirectory(folder) where StoreLayout.isLeftoverTemporary(name) {
-                try fileSystem.removeItem(folder + "/" + name)
-            }
+        for name in try fileSystem.contentsOfDirectory(directory) where StoreLayout.isLeftoverTemporary(name) {
+            try fileSystem.removeTree(name, under: directory)
+        }
+        // A `pending` that is not a directory is not listed: its names are not the store's.
+        guard try fileSystem.itemKind(pendingDirectory) == .directory else { return }
+        for name in try fileSystem.contentsOfDirectory(pendingDirectory) where StoreLayout.isLeftoverTemporary(name) {
+            try fileSystem.removeTree(StoreLayout.pendingDirectory + "/" + name, under: directory)
         }
     }
 
@@ -284,13 +288,13 @@ public final class ProfileStore {
             try fileSystem.syncDirectory(staging)
             try fileSystem.rename(staging, to: target.directory)
         } catch {
-            try? removeTree(staging)
+            try? removeGeneration(lastComponent(of: staging))
             throw error
         }
         do {
             try fileSystem.syncDirectory(generationsDirectory)
         } catch {
-            try? removeTree(target.directory)
+            try? removeGeneration(target.id)
             throw error
         }
     }
@@ -317,18 +321,14 @@ public final class ProfileStore {
         guard !keep.isEmpty else { return }
         for name in try fileSystem.contentsOfDirectory(generationsDirectory)
         where StoreLayout.isGenerationID(name) && !keep.contains(name) {
-            try removeTree(generationsDirectory + "/" + name)
+            try removeGeneration(name)
         }
         try fileSystem.syncDirectory(generationsDirectory)
     }
 
-    private func removeTree(_ path: String) throws {
-        if try fileSystem.itemKind(path) == .directory {
-            for name in try fileSystem.contentsOfDirectory(path) {
-                try removeTree(path + "/" + name)
-            }
-        }
-        try fileSystem.removeItem(path)
+    /// Removes `generations/<name>` (a generation or a staging directory) by descriptor.
+    private func removeGeneration(_ name: String) throws {
+        try fileSystem.removeTree(StoreLayout.generationsDirectory + "/" + name, under: directory)
     }
 
     private func createDirectoryWithParents(_ path: String) throws {
@@ -414,9 +414,7 @@ public final class ProfileStore {
     /// Deletes the pending key and its directory (after install, or when abandoning the
     /// transaction). Does not touch `state.json`: clear `EnrollmentState.pending` first.
     public func clearPending() throws {
-        if try fileSystem.itemKind(pendingDirectory) != nil {
-            try removeTree(pendingDirectory)
-        }
+        try fileSystem.removeTree(StoreLayout.pendingDirectory, under: directory)
         try fileSystem.syncDirectory(directory)
     }
 }

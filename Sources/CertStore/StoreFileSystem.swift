@@ -31,6 +31,12 @@ public protocol StoreFileSystem {
     func readSymlink(_ path: String) throws -> String?
     /// Removes a file, a symlink or an empty directory; a missing path is not an error.
     func removeItem(_ path: String) throws
+    /// Removes `relativePath` under `root` and, when it is a directory, everything below it;
+    /// a missing path is not an error. Follows no symlink anywhere: `root`, the directories
+    /// between it and the entry, and every entry in the walk are opened with O_NOFOLLOW,
+    /// and a symlink met on the way is removed itself. Safe while another process renames
+    /// entries in the tree.
+    func removeTree(_ relativePath: String, under root: String) throws
     /// Entry names in a directory (without "." and ".."); empty when it does not exist.
     func contentsOfDirectory(_ path: String) throws -> [String]
     /// lstat(2): the kind of entry at `path`, or nil when nothing exists there.
@@ -127,6 +133,10 @@ public struct POSIXFileSystem: StoreFileSystem {
             if failure == ENOENT { return }
         }
         throw CertStoreError.system("remove", path, errno: failure)
+    }
+
+    public func removeTree(_ relativePath: String, under root: String) throws {
+        try TreeRemoval.remove(relativePath, under: root)
     }
 
     public func contentsOfDirectory(_ path: String) throws -> [String] {

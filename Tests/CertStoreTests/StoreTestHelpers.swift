@@ -120,6 +120,11 @@ final class FaultyFileSystem: StoreFileSystem {
         try real.removeItem(path)
     }
 
+    func removeTree(_ relativePath: String, under root: String) throws {
+        try mutation("remove", root + "/" + relativePath)
+        try real.removeTree(relativePath, under: root)
+    }
+
     func contentsOfDirectory(_ path: String) throws -> [String] { try real.contentsOfDirectory(path) }
 
     func itemKind(_ path: String) throws -> StoreItemKind? { try real.itemKind(path) }
