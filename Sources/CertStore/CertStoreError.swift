@@ -27,6 +27,11 @@ public struct CertStoreError: Error, Equatable, CustomStringConvertible, Localiz
         case invalidBundle
         /// Taking the per-profile lock failed for a reason other than "busy".
         case lockFailed
+        /// A method that needs the lock was handed a `ProfileLock` that is released or that
+        /// belongs to another store.
+        case lockNotHeld
+        /// The store was opened with `ProfileStore(readingFrom:)` and a method tried to change it.
+        case openedReadOnly
     }
 
     public let code: Code
