@@ -81,15 +81,22 @@ public final class ProfileStore {
     /// Opens the store at `directory` to enroll and install in it, creating it (and missing
     /// parents) with mode 0755. Nothing else is touched: leftovers of a killed run are
     /// removed by `cleanUpLeftovers(holding:)` once the lock is held.
+    ///
+    /// Run as root, throws `.ownedByAnotherUser` (before creating anything) when the
+    /// directory, its parent (the state_dir) or its `generations`/`pending` folders belong
+    /// to another user: the store is that user's, and root acting in a tree another user
+    /// controls is how files elsewhere get overwritten or deleted.
     public init(directory: String, fileSystem: StoreFileSystem = POSIXFileSystem()) throws {
         self.directory = Self.trimmingTrailingSlashes(directory)
         self.fileSystem = fileSystem
         self.isWritable = true
+        try refuseForeignStoreAsRoot()
         try createDirectoryWithParents(self.directory)
     }
 
     /// Opens the store at `directory` for reading: creates, locks, cleans and modifies
-    /// nothing. A missing directory reads as an empty store.
+    /// nothing, and works on a store owned by another user (root's `status`). A missing
+    /// directory reads as an empty store.
     public init(readingFrom directory: String, fileSystem: StoreFileSystem = POSIXFileSystem()) {
         self.directory = Self.trimmingTrailingSlashes(directory)
         self.fileSystem = fileSystem
@@ -370,6 +377,16 @@ public final class ProfileStore {
             try createDirectoryWithParents(parent)
         }
         try fileSystem.makeDirectory(path, mode: StoreLayout.directoryMode)
+    }
+
+    /// Root never modifies a store that belongs to someone else (see `init(directory:)`).
+    private func refuseForeignStoreAsRoot() throws {
+        guard geteuid() == 0 else { return }
+        let stateDirectory = parentDirectory(of: directory)
+        for folder in [stateDirectory, directory, generationsDirectory, pendingDirectory] {
+            guard let owner = try fileSystem.owner(of: folder), owner != 0 else { continue }
+            throw CertStoreError.ownedByAnotherUser(folder, owner: owner, handOver: folder == stateDirectory ? folder : directory)
+        }
     }
 
     private func requireWritable(_ action: String) throws {

@@ -41,6 +41,8 @@ public protocol StoreFileSystem {
     func contentsOfDirectory(_ path: String) throws -> [String]
     /// lstat(2): the kind of entry at `path`, or nil when nothing exists there.
     func itemKind(_ path: String) throws -> StoreItemKind?
+    /// lstat(2): the uid owning the entry at `path`, or nil when nothing exists there.
+    func owner(of path: String) throws -> uid_t?
     /// fsync(2) on a directory, so that renames and creations inside it are durable.
     func syncDirectory(_ path: String) throws
 }
@@ -167,6 +169,15 @@ public struct POSIXFileSystem: StoreFileSystem {
         case S_IFLNK: return .symlink
         default: return .other
         }
+    }
+
+    public func owner(of path: String) throws -> uid_t? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw CertStoreError.system("inspect", path, errno: errno)
+        }
+        return info.st_uid
     }
 
     public func syncDirectory(_ path: String) throws {

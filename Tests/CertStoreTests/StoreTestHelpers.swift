@@ -129,6 +129,8 @@ final class FaultyFileSystem: StoreFileSystem {
 
     func itemKind(_ path: String) throws -> StoreItemKind? { try real.itemKind(path) }
 
+    func owner(of path: String) throws -> uid_t? { try real.owner(of: path) }
+
     func syncDirectory(_ path: String) throws {
         try mutation("fsync directory", path)
         try real.syncDirectory(path)
@@ -155,3 +157,4 @@ func plant(_ text: String, at path: String, file: StaticString = #filePath, line
     XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)),
                   "could not create \(path)", file: file, line: line)
 }
+
