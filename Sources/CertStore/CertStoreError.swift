@@ -27,6 +27,9 @@ public struct CertStoreError: Error, Equatable, CustomStringConvertible, Localiz
         case invalidBundle
         /// Taking the per-profile lock failed for a reason other than "busy".
         case lockFailed
+        /// Another process kept the per-profile lock for the whole bounded wait; the message
+        /// names it when /proc/locks shows it.
+        case lockBusy
         /// A method that needs the lock was handed a `ProfileLock` that is released or that
         /// belongs to another store.
         case lockNotHeld

@@ -398,11 +398,19 @@ public final class ProfileStore {
 
     // MARK: Lock
 
-    /// Takes the per-profile lock (flock on `<profile>/lock`).
-    /// With `wait` false, returns nil at once when another holder has it.
-    public func lock(wait: Bool) throws -> ProfileLock? {
+    /// Takes the per-profile lock (flock on `<profile>/lock`, created 0600), waiting up to
+    /// `wait` for another holder to release it. Throws `.lockBusy` naming the holder (pid,
+    /// command, uid from /proc/locks) when the wait runs out, `CancellationError` when the
+    /// current task is cancelled meanwhile. Blocks the calling thread while it waits.
+    public func lock(wait: Duration = ProfileLock.defaultWait) throws -> ProfileLock {
         try requireWritable("take the lock")
         return try ProfileLock.acquire(path: lockPath, wait: wait)
+    }
+
+    /// Takes the per-profile lock if it is free; nil at once when another holder has it.
+    public func tryLock() throws -> ProfileLock? {
+        try requireWritable("take the lock")
+        return try ProfileLock.tryAcquire(path: lockPath)
     }
 
     // MARK: Enrollment state

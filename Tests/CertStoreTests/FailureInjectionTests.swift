@@ -70,7 +70,7 @@ final class FailureInjectionTests: XCTestCase {
             assertLive(profile, holds: expected)
             // The restarted agent: opens, takes the lock, cleans up.
             let reopened = try ProfileStore(directory: profile)
-            try reopened.cleanUpLeftovers(holding: try XCTUnwrap(try reopened.lock(wait: false)))
+            try reopened.cleanUpLeftovers(holding: try reopened.lock())
             XCTAssertEqual(try reopened.liveGeneration()?.id, succeeded ? "000003" : "000002", "step \(step)")
             if succeeded {
                 XCTAssertEqual(try reopened.readBundle(of: XCTUnwrap(reopened.liveGeneration())), taggedBundle("3"))

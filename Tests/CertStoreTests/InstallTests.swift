@@ -180,7 +180,7 @@ final class InstallTests: XCTestCase {
         let reopened = try ProfileStore(directory: profile)
         XCTAssertEqual(TreeSnapshot(profile), before, "opening changed the store")
 
-        let lock = try XCTUnwrap(try reopened.lock(wait: false))
+        let lock = try reopened.lock()
         try reopened.cleanUpLeftovers(holding: lock)
         assertNoLeftovers()
         assertLive(profile, holds: "1")
@@ -190,14 +190,14 @@ final class InstallTests: XCTestCase {
         let store = try ProfileStore(directory: profile)
         try store.install(taggedBundle("1"))
         try plantLeftovers()
-        let released = try XCTUnwrap(try store.lock(wait: false))
+        let released = try store.lock()
         released.release()
         XCTAssertThrowsError(try store.cleanUpLeftovers(holding: released)) { error in
             XCTAssertEqual((error as? CertStoreError)?.code, .lockNotHeld)
             XCTAssertTrue("\(error)".contains(store.lockPath), "\(error)")
         }
         let other = try ProfileStore(directory: scratch.path + "/other")
-        let otherLock = try XCTUnwrap(try other.lock(wait: false))
+        let otherLock = try other.lock()
         XCTAssertThrowsError(try store.cleanUpLeftovers(holding: otherLock)) { error in
             XCTAssertEqual((error as? CertStoreError)?.code, .lockNotHeld)
         }
@@ -209,7 +209,7 @@ final class InstallTests: XCTestCase {
         try store.install(taggedBundle("1"))
         try plantLeftovers()
 
-        let held = try XCTUnwrap(try store.lock(wait: false))
+        let held = try XCTUnwrap(try store.tryLock())
         let second = try ProfileStore(directory: profile)
         XCTAssertTrue(FileManager.default.fileExists(atPath: profile + "/generations/.staging-0123456789abcdef"),
                       "opening must not delete another holder's staging directory")

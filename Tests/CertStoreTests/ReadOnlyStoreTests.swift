@@ -37,7 +37,7 @@ final class ReadOnlyStoreTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: profile + "/generations/.staging-0123456789abcdef", withIntermediateDirectories: false)
         plant("half", at: profile + "/generations/.staging-0123456789abcdef/key.pem")
         plant("{", at: profile + "/.state.json.tmp-0011223344556677")
-        let writerLock = try XCTUnwrap(try writer.lock(wait: false))   // so the lock file exists before the snapshot
+        let writerLock = try writer.lock()   // so the lock file exists before the snapshot
         let before = TreeSnapshot(profile)
 
         let reader = ProfileStore(readingFrom: profile + "/")
@@ -56,7 +56,8 @@ final class ReadOnlyStoreTests: XCTestCase {
             ("moveCorruptStateAside", { _ = try reader.moveCorruptStateAside(now: Date()) }),
             ("savePendingKey", { try reader.savePendingKey(pem: "x") }),
             ("clearPending", { try reader.clearPending() }),
-            ("lock", { _ = try reader.lock(wait: false) }),
+            ("lock", { _ = try reader.lock(wait: .zero) }),
+            ("tryLock", { _ = try reader.tryLock() }),
             ("cleanUpLeftovers", { try reader.cleanUpLeftovers(holding: writerLock) }),
         ]
         for (name, mutation) in refusals {

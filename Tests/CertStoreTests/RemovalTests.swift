@@ -31,7 +31,7 @@ final class RemovalTests: XCTestCase {
     func testCleanupNeverDeletesThroughAStagingDirectorySwappedForASymlink() throws {
         let store = try ProfileStore(directory: profile)
         try store.install(taggedBundle("1"))
-        let lock = try XCTUnwrap(try store.lock(wait: false))
+        let lock = try store.lock()
         try race(swapping: profile + "/generations/.staging-0123456789abcdef") {
             try? store.cleanUpLeftovers(holding: lock)
         }
@@ -93,7 +93,7 @@ final class RemovalTests: XCTestCase {
         XCTAssertEqual(symlink(outside + "/victim-0", staging + "/to-file"), 0)
         XCTAssertEqual(symlink("/nonexistent", staging + "/dangling"), 0)
 
-        try store.cleanUpLeftovers(holding: try XCTUnwrap(try store.lock(wait: false)))
+        try store.cleanUpLeftovers(holding: try store.lock())
         XCTAssertFalse(lexists(staging))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outside).count, victimCount)
     }
@@ -104,7 +104,7 @@ final class RemovalTests: XCTestCase {
         // `pending` replaced by a symlink to a directory holding a temp-looking name.
         plant("not ours", at: outside + "/.key.pem.tmp-00")
         XCTAssertEqual(symlink(outside, profile + "/pending"), 0)
-        try store.cleanUpLeftovers(holding: try XCTUnwrap(try store.lock(wait: false)))
+        try store.cleanUpLeftovers(holding: try store.lock())
         XCTAssertEqual(readText(outside + "/.key.pem.tmp-00"), "not ours", "cleanup listed through the symlink")
 
         // Clearing the pending key removes the symlink itself, not what it points to.

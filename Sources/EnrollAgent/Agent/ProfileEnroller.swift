@@ -132,19 +132,17 @@ struct ProfileEnroller {
         return RenewalSchedule.decision(now: now, lifetime: lifetime, policy: renewalPolicy, jitter: state.renewalJitterSeconds ?? 0)
     }
 
-    /// Takes the per-profile lock, waiting (and saying so) when another run holds it;
-    /// then removes what a killed run left behind, which only the lock holder may do.
+    /// Takes the per-profile lock, waiting (and saying so, bounded by
+    /// `ProfileLock.defaultWait`) when another run holds it; then removes what a killed
+    /// run left behind, which only the lock holder may do.
     func takeLock(_ store: ProfileStore) throws -> ProfileLock {
         do {
             let lock: ProfileLock
-            if let free = try store.lock(wait: false) {
+            if let free = try store.tryLock() {
                 lock = free
             } else {
                 logger.info("another enroll-agent run holds the lock for this profile; waiting", metadata: ["lock": "\(store.lockPath)"])
-                guard let granted = try store.lock(wait: true) else {
-                    throw AgentError(.store, "could not take the lock \(store.lockPath)")
-                }
-                lock = granted
+                lock = try store.lock(wait: ProfileLock.defaultWait)
             }
             try store.cleanUpLeftovers(holding: lock)
             return lock
