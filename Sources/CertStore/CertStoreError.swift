@@ -27,6 +27,18 @@ public struct CertStoreError: Error, Equatable, CustomStringConvertible, Localiz
         case invalidBundle
         /// Taking the per-profile lock failed for a reason other than "busy".
         case lockFailed
+        /// Another process kept the per-profile lock for the whole bounded wait; the message
+        /// names it when /proc/locks shows it.
+        case lockBusy
+        /// A method that needs the lock was handed a `ProfileLock` that is released or that
+        /// belongs to another store.
+        case lockNotHeld
+        /// The store was opened with `ProfileStore(readingFrom:)` and a method tried to change it.
+        case openedReadOnly
+        /// Running as root on a store (or state_dir) that belongs to another user: root
+        /// refuses to modify it, so that the files stay the owner's and root never acts on
+        /// paths the owner controls.
+        case ownedByAnotherUser
     }
 
     public let code: Code
@@ -56,6 +68,17 @@ public struct CertStoreError: Error, Equatable, CustomStringConvertible, Localiz
         let reason = String(cString: strerror(code))
         return CertStoreError(.fileSystem, path: path, systemError: code,
                               message: "cannot \(verb) \(path): \(reason); \(hint(for: code))")
+    }
+
+    /// Root refusing to modify `folder`, which belongs to `owner`; `chown -R root: <handOver>`
+    /// would make it root's.
+    static func ownedByAnotherUser(_ folder: String, owner: uid_t, handOver: String) -> CertStoreError {
+        let name = userName(of: owner)
+        let who = name.map { "\($0) (uid \(owner))" } ?? "uid \(owner)"
+        // sudo takes "#uid" for a user without a name.
+        let sudoUser = name ?? "'#\(owner)'"
+        return CertStoreError(.ownedByAnotherUser, path: folder,
+                              message: "refusing to modify \(folder) as root: it belongs to \(who), and root does not write into a store another user controls; run the agent as that user (e.g. `sudo -u \(sudoUser) enroll-agent enroll`, or `systemctl start enroll-agent-renew.service`), or hand the store to root with `chown -R root: \(handOver)`; `enroll-agent status` works as root as it is")
     }
 
     private static func hint(for code: Int32) -> String {

@@ -62,28 +62,51 @@ enum StoreLayout {
 /// into `generations/`, then swaps `live` with rename(2): a kill at any instant leaves the
 /// old or the new generation live, never a mix or a half-written file.
 ///
-/// Mutating methods (`install`, `rollback`, `cleanUpStaging`, `saveState`, the pending-key
-/// methods) expect the caller to hold `lock(wait:)`: the store does not take it itself,
-/// because flock held through another descriptor in the same process would deadlock.
+/// Mutating methods (`install`, `rollback`, `saveState`, the pending-key methods) expect
+/// the caller to hold `lock(wait:)`: the store does not take it itself, because flock held
+/// through another descriptor in the same process would deadlock. Removing what a killed
+/// run left behind asks for the held lock as an argument (`cleanUpLeftovers(holding:)`),
+/// because without it the "leftovers" may be another run's install in progress.
+///
+/// Opening a store changes nothing but missing directories; `init(readingFrom:)` opens it
+/// for reading only (`status`, `check-config`) and changes nothing at all.
 public final class ProfileStore {
     /// The profile directory, `<state_dir>/<profile>`.
     public let directory: String
+    /// False for a store opened with `init(readingFrom:)`: every mutating method then throws
+    /// `.openedReadOnly`.
+    public let isWritable: Bool
     private let fileSystem: StoreFileSystem
 
-    /// Opens the store at `directory`, creating it (and missing parents) with mode 0755.
+    /// Opens the store at `directory` to enroll and install in it, creating it (and missing
+    /// parents) with mode 0755. Nothing else is touched: leftovers of a killed run are
+    /// removed by `cleanUpLeftovers(holding:)` once the lock is held.
     ///
-    /// When no other process holds the lock, leftovers of a killed run (staging
-    /// directories, temp files) are removed; otherwise they are left for the holder.
+    /// Run as root, throws `.ownedByAnotherUser` (before creating anything) when the
+    /// directory, its parent (the state_dir) or its `generations`/`pending` folders belong
+    /// to another user: the store is that user's, and root acting in a tree another user
+    /// controls is how files elsewhere get overwritten or deleted.
     public init(directory: String, fileSystem: StoreFileSystem = POSIXFileSystem()) throws {
-        var trimmed = directory
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
-        self.directory = trimmed
+        self.directory = Self.trimmingTrailingSlashes(directory)
         self.fileSystem = fileSystem
-        try createDirectoryWithParents(trimmed)
-        if let lock = try? self.lock(wait: false) {
-            defer { lock.release() }
-            try? cleanUpStaging()
-        }
+        self.isWritable = true
+        try refuseForeignStoreAsRoot()
+        try createDirectoryWithParents(self.directory)
+    }
+
+    /// Opens the store at `directory` for reading: creates, locks, cleans and modifies
+    /// nothing, and works on a store owned by another user (root's `status`). A missing
+    /// directory reads as an empty store.
+    public init(readingFrom directory: String, fileSystem: StoreFileSystem = POSIXFileSystem()) {
+        self.directory = Self.trimmingTrailingSlashes(directory)
+        self.fileSystem = fileSystem
+        self.isWritable = false
+    }
+
+    private static func trimmingTrailingSlashes(_ path: String) -> String {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
     }
 
     // MARK: Paths
@@ -185,6 +208,7 @@ public final class ProfileStore {
     /// `previous` link, pruning) is best effort and retried by the next install.
     @discardableResult
     public func install(_ bundle: CertificateBundle) throws -> InstalledGeneration {
+        try requireWritable("install a certificate")
         try bundle.validate(profile: directory)
         try fileSystem.makeDirectory(generationsDirectory, mode: StoreLayout.directoryMode)
         try cleanUpStaging()
@@ -198,7 +222,7 @@ public final class ProfileStore {
             try swapLink(liveDirectory, to: new.id)
         } catch {
             // `live` still names the old generation; the new one must not linger as a candidate.
-            try? removeTree(new.directory)
+            try? removeGeneration(new.id)
             throw error
         }
 
@@ -227,6 +251,7 @@ public final class ProfileStore {
     /// rollback undoes the first). Returns the generation now live.
     @discardableResult
     public func rollback() throws -> InstalledGeneration {
+        try requireWritable("roll back")
         let live = try liveGeneration()
         guard let previous = try previousGeneration(), previous.id != live?.id else {
             throw CertStoreError(.noPreviousGeneration, path: previousLink,
@@ -240,16 +265,34 @@ public final class ProfileStore {
     }
 
     /// Removes what a killed install or write left behind: staging directories and temp
-    /// files. Readers never look at them; this only reclaims space. Call with the lock held.
-    public func cleanUpStaging() throws {
+    /// files. Readers never look at them; this only reclaims space.
+    ///
+    /// Only with the lock held, which `lock` proves: while another run holds it, a staging
+    /// directory may be its install in progress. Throws `.lockNotHeld` for a released lock
+    /// or one of another store.
+    public func cleanUpLeftovers(holding lock: ProfileLock) throws {
+        try requireWritable("clean up leftovers")
+        guard lock.isHeld, lock.path == lockPath else {
+            throw CertStoreError(.lockNotHeld, path: lockPath,
+                                 message: "refusing to clean up \(directory) without holding its lock \(lockPath) (given \(lock.isHeld ? "the lock \(lock.path)" : "a released lock")); this is a bug in the caller")
+        }
+        try cleanUpStaging()
+    }
+
+    /// Removes staging directories and temp files (see `cleanUpLeftovers(holding:)`); the
+    /// caller holds the lock. Every removal goes by descriptor, never through a symlink.
+    private func cleanUpStaging() throws {
         for name in try fileSystem.contentsOfDirectory(generationsDirectory)
         where name.hasPrefix(StoreLayout.stagingPrefix) || StoreLayout.isLeftoverTemporary(name) {
-            try removeTree(generationsDirectory + "/" + name)
+            try fileSystem.removeTree(StoreLayout.generationsDirectory + "/" + name, under: directory)
         }
-        for folder in [directory, pendingDirectory] {
-            for name in try fileSystem.contentsOfDirectory(folder) where StoreLayout.isLeftoverTemporary(name) {
-                try fileSystem.removeItem(folder + "/" + name)
-            }
+        for name in try fileSystem.contentsOfDirectory(directory) where StoreLayout.isLeftoverTemporary(name) {
+            try fileSystem.removeTree(name, under: directory)
+        }
+        // A `pending` that is not a directory is not listed: its names are not the store's.
+        guard try fileSystem.itemKind(pendingDirectory) == .directory else { return }
+        for name in try fileSystem.contentsOfDirectory(pendingDirectory) where StoreLayout.isLeftoverTemporary(name) {
+            try fileSystem.removeTree(StoreLayout.pendingDirectory + "/" + name, under: directory)
         }
     }
 
@@ -284,13 +327,13 @@ public final class ProfileStore {
             try fileSystem.syncDirectory(staging)
             try fileSystem.rename(staging, to: target.directory)
         } catch {
-            try? removeTree(staging)
+            try? removeGeneration(lastComponent(of: staging))
             throw error
         }
         do {
             try fileSystem.syncDirectory(generationsDirectory)
         } catch {
-            try? removeTree(target.directory)
+            try? removeGeneration(target.id)
             throw error
         }
     }
@@ -317,18 +360,14 @@ public final class ProfileStore {
         guard !keep.isEmpty else { return }
         for name in try fileSystem.contentsOfDirectory(generationsDirectory)
         where StoreLayout.isGenerationID(name) && !keep.contains(name) {
-            try removeTree(generationsDirectory + "/" + name)
+            try removeGeneration(name)
         }
         try fileSystem.syncDirectory(generationsDirectory)
     }
 
-    private func removeTree(_ path: String) throws {
-        if try fileSystem.itemKind(path) == .directory {
-            for name in try fileSystem.contentsOfDirectory(path) {
-                try removeTree(path + "/" + name)
-            }
-        }
-        try fileSystem.removeItem(path)
+    /// Removes `generations/<name>` (a generation or a staging directory) by descriptor.
+    private func removeGeneration(_ name: String) throws {
+        try fileSystem.removeTree(StoreLayout.generationsDirectory + "/" + name, under: directory)
     }
 
     private func createDirectoryWithParents(_ path: String) throws {
@@ -340,12 +379,38 @@ public final class ProfileStore {
         try fileSystem.makeDirectory(path, mode: StoreLayout.directoryMode)
     }
 
+    /// Root never modifies a store that belongs to someone else (see `init(directory:)`).
+    private func refuseForeignStoreAsRoot() throws {
+        guard geteuid() == 0 else { return }
+        let stateDirectory = parentDirectory(of: directory)
+        for folder in [stateDirectory, directory, generationsDirectory, pendingDirectory] {
+            guard let owner = try fileSystem.owner(of: folder), owner != 0 else { continue }
+            throw CertStoreError.ownedByAnotherUser(folder, owner: owner, handOver: folder == stateDirectory ? folder : directory)
+        }
+    }
+
+    private func requireWritable(_ action: String) throws {
+        guard isWritable else {
+            throw CertStoreError(.openedReadOnly, path: directory,
+                                 message: "cannot \(action) in \(directory): the store was opened read-only (for status); this is a bug in the caller")
+        }
+    }
+
     // MARK: Lock
 
-    /// Takes the per-profile lock (flock on `<profile>/lock`).
-    /// With `wait` false, returns nil at once when another holder has it.
-    public func lock(wait: Bool) throws -> ProfileLock? {
-        try ProfileLock.acquire(path: lockPath, wait: wait)
+    /// Takes the per-profile lock (flock on `<profile>/lock`, created 0600), waiting up to
+    /// `wait` for another holder to release it. Throws `.lockBusy` naming the holder (pid,
+    /// command, uid from /proc/locks) when the wait runs out, `CancellationError` when the
+    /// current task is cancelled meanwhile. Blocks the calling thread while it waits.
+    public func lock(wait: Duration = ProfileLock.defaultWait) throws -> ProfileLock {
+        try requireWritable("take the lock")
+        return try ProfileLock.acquire(path: lockPath, wait: wait)
+    }
+
+    /// Takes the per-profile lock if it is free; nil at once when another holder has it.
+    public func tryLock() throws -> ProfileLock? {
+        try requireWritable("take the lock")
+        return try ProfileLock.tryAcquire(path: lockPath)
     }
 
     // MARK: Enrollment state
@@ -365,6 +430,7 @@ public final class ProfileStore {
 
     /// Writes `state.json` atomically (temp file, fsync, rename, fsync directory), mode 0644.
     public func saveState(_ state: EnrollmentState) throws {
+        try requireWritable("save the state")
         let bytes: [UInt8]
         do {
             bytes = try StateFileCoding.encode(state)
@@ -379,6 +445,7 @@ public final class ProfileStore {
     /// `loadState()` starts fresh. Returns the new path, or nil when there was no state file.
     @discardableResult
     public func moveCorruptStateAside(now: Date) throws -> String? {
+        try requireWritable("move the state file aside")
         guard try fileSystem.itemKind(statePath) != nil else { return nil }
         // Basic format (no separators): 20250102T030405Z, safe in file names.
         let stamp = now.formatted(Date.ISO8601FormatStyle(dateSeparator: .omitted, dateTimeSeparator: .standard, timeSeparator: .omitted))
@@ -400,6 +467,7 @@ public final class ProfileStore {
     /// resume polling: `<profile>/pending/key.pem`, 0600, in a 0700 directory, atomically.
     /// Call this before sending the request.
     public func savePendingKey(pem: String) throws {
+        try requireWritable("save the pending key")
         try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
         try fileSystem.writeFile(pendingKeyPath, contents: Array(pem.utf8), mode: StoreLayout.keyMode)
         try fileSystem.syncDirectory(directory)
@@ -414,9 +482,8 @@ public final class ProfileStore {
     /// Deletes the pending key and its directory (after install, or when abandoning the
     /// transaction). Does not touch `state.json`: clear `EnrollmentState.pending` first.
     public func clearPending() throws {
-        if try fileSystem.itemKind(pendingDirectory) != nil {
-            try removeTree(pendingDirectory)
-        }
+        try requireWritable("clear the pending key")
+        try fileSystem.removeTree(StoreLayout.pendingDirectory, under: directory)
         try fileSystem.syncDirectory(directory)
     }
 }

@@ -31,10 +31,18 @@ public protocol StoreFileSystem {
     func readSymlink(_ path: String) throws -> String?
     /// Removes a file, a symlink or an empty directory; a missing path is not an error.
     func removeItem(_ path: String) throws
+    /// Removes `relativePath` under `root` and, when it is a directory, everything below it;
+    /// a missing path is not an error. Follows no symlink anywhere: `root`, the directories
+    /// between it and the entry, and every entry in the walk are opened with O_NOFOLLOW,
+    /// and a symlink met on the way is removed itself. Safe while another process renames
+    /// entries in the tree.
+    func removeTree(_ relativePath: String, under root: String) throws
     /// Entry names in a directory (without "." and ".."); empty when it does not exist.
     func contentsOfDirectory(_ path: String) throws -> [String]
     /// lstat(2): the kind of entry at `path`, or nil when nothing exists there.
     func itemKind(_ path: String) throws -> StoreItemKind?
+    /// lstat(2): the uid owning the entry at `path`, or nil when nothing exists there.
+    func owner(of path: String) throws -> uid_t?
     /// fsync(2) on a directory, so that renames and creations inside it are durable.
     func syncDirectory(_ path: String) throws
 }
@@ -129,6 +137,10 @@ public struct POSIXFileSystem: StoreFileSystem {
         throw CertStoreError.system("remove", path, errno: failure)
     }
 
+    public func removeTree(_ relativePath: String, under root: String) throws {
+        try TreeRemoval.remove(relativePath, under: root)
+    }
+
     public func contentsOfDirectory(_ path: String) throws -> [String] {
         guard let directory = opendir(path) else {
             if errno == ENOENT { return [] }
@@ -157,6 +169,15 @@ public struct POSIXFileSystem: StoreFileSystem {
         case S_IFLNK: return .symlink
         default: return .other
         }
+    }
+
+    public func owner(of path: String) throws -> uid_t? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw CertStoreError.system("inspect", path, errno: errno)
+        }
+        return info.st_uid
     }
 
     public func syncDirectory(_ path: String) throws {

@@ -68,13 +68,15 @@ final class FailureInjectionTests: XCTestCase {
             // What a reader (or the restarted agent) sees right after the failure.
             let expected = succeeded ? "3" : "2"
             assertLive(profile, holds: expected)
-            let reopened = try ProfileStore(directory: profile)   // also cleans up leftovers
+            // The restarted agent: opens, takes the lock, cleans up.
+            let reopened = try ProfileStore(directory: profile)
+            try reopened.cleanUpLeftovers(holding: try reopened.lock())
             XCTAssertEqual(try reopened.liveGeneration()?.id, succeeded ? "000003" : "000002", "step \(step)")
             if succeeded {
                 XCTAssertEqual(try reopened.readBundle(of: XCTUnwrap(reopened.liveGeneration())), taggedBundle("3"))
             }
             let visible = try FileManager.default.contentsOfDirectory(atPath: profile + "/generations")
-            XCTAssertEqual(visible.filter { $0.hasPrefix(".") }, [], "step \(step): leftovers cleaned on open")
+            XCTAssertEqual(visible.filter { $0.hasPrefix(".") }, [], "step \(step): leftovers cleaned under the lock")
             XCTAssertFalse(try reopened.generationIDs().isEmpty)
 
             // The store keeps working after the failure.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import TestSupport
 import XCTest
 @testable import CertStore
 
@@ -165,7 +166,7 @@ final class InstallTests: XCTestCase {
         }
     }
 
-    func testLeftoversOfAKilledRunAreIgnoredThenCleanedOnOpen() throws {
+    func testLeftoversOfAKilledRunAreIgnoredAndLeftAloneByOpeningThenCleanedUnderTheLock() throws {
         let store = try ProfileStore(directory: profile)
         try store.install(taggedBundle("1"))
         try plantLeftovers()
@@ -173,9 +174,34 @@ final class InstallTests: XCTestCase {
         XCTAssertEqual(try store.generationIDs(), ["000001"], "staging is not a generation")
         assertLive(profile, holds: "1")
 
-        _ = try ProfileStore(directory: profile)
+        // Opening a store touches nothing, lock free or not: the "leftover" may be the
+        // install of a run that is about to take the lock back, or holds it.
+        let before = TreeSnapshot(profile)
+        let reopened = try ProfileStore(directory: profile)
+        XCTAssertEqual(TreeSnapshot(profile), before, "opening changed the store")
+
+        let lock = try reopened.lock()
+        try reopened.cleanUpLeftovers(holding: lock)
         assertNoLeftovers()
         assertLive(profile, holds: "1")
+    }
+
+    func testCleanupRefusesALockThatIsNotHeldOrBelongsToAnotherStore() throws {
+        let store = try ProfileStore(directory: profile)
+        try store.install(taggedBundle("1"))
+        try plantLeftovers()
+        let released = try store.lock()
+        released.release()
+        XCTAssertThrowsError(try store.cleanUpLeftovers(holding: released)) { error in
+            XCTAssertEqual((error as? CertStoreError)?.code, .lockNotHeld)
+            XCTAssertTrue("\(error)".contains(store.lockPath), "\(error)")
+        }
+        let other = try ProfileStore(directory: scratch.path + "/other")
+        let otherLock = try other.lock()
+        XCTAssertThrowsError(try store.cleanUpLeftovers(holding: otherLock)) { error in
+            XCTAssertEqual((error as? CertStoreError)?.code, .lockNotHeld)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: profile + "/generations/.staging-0123456789abcdef"))
     }
 
     func testLeftoversAreLeftAloneWhileAnotherHolderHasTheLockThenCleanedByInstall() throws {
@@ -183,7 +209,7 @@ final class InstallTests: XCTestCase {
         try store.install(taggedBundle("1"))
         try plantLeftovers()
 
-        let held = try XCTUnwrap(try store.lock(wait: false))
+        let held = try XCTUnwrap(try store.tryLock())
         let second = try ProfileStore(directory: profile)
         XCTAssertTrue(FileManager.default.fileExists(atPath: profile + "/generations/.staging-0123456789abcdef"),
                       "opening must not delete another holder's staging directory")

@@ -120,9 +120,16 @@ final class FaultyFileSystem: StoreFileSystem {
         try real.removeItem(path)
     }
 
+    func removeTree(_ relativePath: String, under root: String) throws {
+        try mutation("remove", root + "/" + relativePath)
+        try real.removeTree(relativePath, under: root)
+    }
+
     func contentsOfDirectory(_ path: String) throws -> [String] { try real.contentsOfDirectory(path) }
 
     func itemKind(_ path: String) throws -> StoreItemKind? { try real.itemKind(path) }
+
+    func owner(of path: String) throws -> uid_t? { try real.owner(of: path) }
 
     func syncDirectory(_ path: String) throws {
         try mutation("fsync directory", path)
@@ -150,3 +157,4 @@ func plant(_ text: String, at path: String, file: StaticString = #filePath, line
     XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)),
                   "could not create \(path)", file: file, line: line)
 }
+

@@ -74,6 +74,41 @@ final class ConcurrencyTests: XCTestCase {
         XCTAssertEqual(fixture.server.issuedCertificatePaths().count, 1)
     }
 
+    /// A run that has to wait for the lock touches nothing before it has it: the staging
+    /// directory it finds may be the holder's install in progress. Once it holds the
+    /// lock, it removes what is left.
+    func testARunWaitingForTheLockLeavesTheHoldersInstallAlone() throws {
+        let enroll = try fixture.run(["enroll"])
+        XCTAssertEqual(enroll.exitCode, 0, enroll.transcript)
+        let staging = fixture.profilePath("generations/.staging-0123456789abcdef")
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        try Data("-----BEGIN CERTIFICATE-----\nMIIB".utf8).write(to: URL(fileURLWithPath: staging + "/cert.pem"))
+
+        // The holder, as another process would hold it: the lock on an open descriptor of
+        // a process that then only sleeps; killing that one process releases it.
+        let holder = try ChildProcess(
+            executable: "/bin/sh",
+            arguments: ["-c", "exec 9<\"$0\" && flock 9 && echo locked && exec sleep 120", fixture.profilePath("lock")],
+            outputPath: fixture.directory.appending("holder.out"))
+        defer { holder.terminate(gracePeriod: 1) }
+        XCTAssertTrue(AgentStoreFixture.waitUntil(timeout: 10) { holder.readOutput().contains("locked") }, "the holder never locked")
+
+        let waiter = try fixture.start(["renew", "--force"])
+        defer { waiter.terminate(gracePeriod: 1) }
+        XCTAssertTrue(AgentStoreFixture.waitUntil(timeout: 30) { waiter.readErrorOutput().contains("holds the lock") || !waiter.isRunning },
+                      "the second run neither waited nor finished: \(waiter.readErrorOutput())")
+        XCTAssertTrue(waiter.isRunning, "the second run did not wait for the lock:\n\(waiter.readErrorOutput())")
+        XCTAssertTrue(StoreInspector.exists(staging), "the waiting run deleted the holder's staging directory")
+        XCTAssertTrue(StoreInspector.exists(staging + "/cert.pem"))
+
+        holder.send(signal: SIGKILL)
+        XCTAssertEqual(holder.wait(timeout: 10), .signaled(SIGKILL))
+        XCTAssertEqual(waiter.wait(timeout: 60), .exited(0), waiter.readErrorOutput())
+        XCTAssertFalse(StoreInspector.exists(staging), "the leftover was not cleaned up once the lock was held")
+        XCTAssertEqual(StoreInspector.leftovers(in: fixture.profileDirectory), [])
+        XCTAssertEqual(StoreInspector.problems(in: fixture.profileDirectory, caPath: fixture.server.caCertificatePath), [])
+    }
+
     // MARK: - Helpers
 
     private struct FinishedRun {

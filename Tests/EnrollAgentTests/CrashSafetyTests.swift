@@ -88,6 +88,9 @@ final class CrashSafetyTests: XCTestCase {
         let profile = (try status.jsonObject()["profiles"] as? [[String: Any]])?.first
         XCTAssertEqual(profile?["state"] as? String, "valid", status.transcript)
         XCTAssertEqual(try StoreSnapshot(profileDirectory: fixture.profileDirectory), before)
+        // …and change nothing: status never cleans up, the lock being free or not.
+        XCTAssertTrue(StoreInspector.exists(staging), "status removed the staging directory")
+        XCTAssertTrue(StoreInspector.exists(tempLink), "status removed the temp symlink")
 
         // A no-op enroll takes the lock, removes staging leftovers, leaves live alone.
         let enroll = try fixture.run(["enroll"])

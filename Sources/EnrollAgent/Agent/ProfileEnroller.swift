@@ -42,11 +42,11 @@ struct ProfileEnroller {
 
     var storeDirectory: String { config.stateDirectory + "/" + profile.name }
 
+    /// Opens the store to write in; touches nothing but missing directories. Leftovers are
+    /// cleaned by `takeLock`, once no other run can be installing.
     func openStore() throws -> ProfileStore {
         do {
-            let store = try ProfileStore(directory: storeDirectory)
-            try store.cleanUpStaging()
-            return store
+            return try ProfileStore(directory: storeDirectory)
         } catch {
             throw AgentError.wrap(error, profile: profile.name)
         }
@@ -132,14 +132,19 @@ struct ProfileEnroller {
         return RenewalSchedule.decision(now: now, lifetime: lifetime, policy: renewalPolicy, jitter: state.renewalJitterSeconds ?? 0)
     }
 
-    /// Takes the per-profile lock, waiting (and saying so) when another run holds it.
+    /// Takes the per-profile lock, waiting (and saying so, bounded by
+    /// `ProfileLock.defaultWait`) when another run holds it; then removes what a killed
+    /// run left behind, which only the lock holder may do.
     func takeLock(_ store: ProfileStore) throws -> ProfileLock {
         do {
-            if let lock = try store.lock(wait: false) { return lock }
-            logger.info("another enroll-agent run holds the lock for this profile; waiting", metadata: ["lock": "\(store.lockPath)"])
-            guard let lock = try store.lock(wait: true) else {
-                throw AgentError(.store, "could not take the lock \(store.lockPath)")
+            let lock: ProfileLock
+            if let free = try store.tryLock() {
+                lock = free
+            } else {
+                logger.info("another enroll-agent run holds the lock for this profile; waiting", metadata: ["lock": "\(store.lockPath)"])
+                lock = try store.lock(wait: ProfileLock.defaultWait)
             }
+            try store.cleanUpLeftovers(holding: lock)
             return lock
         } catch {
             throw AgentError.wrap(error, profile: profile.name)

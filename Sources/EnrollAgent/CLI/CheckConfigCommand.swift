@@ -36,8 +36,9 @@ struct CheckConfigCommand: AsyncParsableCommand {
             let policy = RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
             let directory = config.stateDirectory + "/" + profile.name
             var lifetime: CertificateLifetime? = nil
-            if FileManager.default.fileExists(atPath: directory), let store = try? ProfileStore(directory: directory),
-               let live = try? LiveCertificate.load(from: store) {
+            // Read-only: check-config changes nothing in the store.
+            if FileManager.default.fileExists(atPath: directory),
+               let live = try? LiveCertificate.load(from: ProfileStore(readingFrom: directory)) {
                 lifetime = CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter)
             }
             return RenewalSchedule.validate(policy, lifetime: lifetime).map { problem in
