@@ -1,3 +1,4 @@
+import CertStore
 import Foundation
 import Logging
 import Renewal
@@ -89,7 +90,7 @@ final class AgentDaemon: @unchecked Sendable {
             } catch {
                 if Task.isCancelled { return }
                 logger.error("\(AgentError.wrap(error, profile: profile.name).message)")
-                next = (try? enroller.openStore().loadState().nextAttemptAt) ?? environment.clock.now().addingTimeInterval(60)
+                next = (try? ProfileStore(readingFrom: enroller.storeDirectory).loadState().nextAttemptAt) ?? environment.clock.now().addingTimeInterval(60)
             }
             let now = environment.clock.now()
             let delay = WakeupPlanner.nextWake(now: now, dueTimes: next.map { [$0] } ?? [])
