@@ -23,7 +23,7 @@ public struct SCEPService: Sendable {
     public func caCertificates() async throws -> [Certificate] {
         let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetCACert")))
         guard response.status == 200 else {
-            throw SCEPError(.httpStatus, "GetCACert from \(url) answered HTTP \(response.status); check scep_url")
+            throw SCEPError(.httpStatus, "GetCACert from \(CurlTransport.redacted(url)) answered HTTP \(response.status); check scep_url")
         }
         return try CACertificates.parseReply(response.body)
     }
@@ -34,8 +34,7 @@ public struct SCEPService: Sendable {
         let request = Self.pkiOperationRequest(url: url, message: message, usePOST: usePOST)
         let response = try await transport.perform(request)
         guard response.status == 200 else {
-            let excerpt = String(decoding: response.body.prefix(200), as: UTF8.self)
-                .filter { $0.isASCII && !$0.isNewline }
+            let excerpt = ServerText.excerpt(String(decoding: response.body.prefix(400), as: UTF8.self), limit: 200)
             throw SCEPError(.httpStatus, "PKIOperation at \(url) answered HTTP \(response.status)"
                             + (excerpt.isEmpty ? "" : ": \(excerpt)"))
         }

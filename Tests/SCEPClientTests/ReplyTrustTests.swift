@@ -207,4 +207,19 @@ final class ReplyTrustTests: XCTestCase {
         XCTAssertFalse(message.contains("\n") || message.contains("\r") || message.contains("\u{1b}"), message)
         XCTAssertTrue(message.contains("denied\\ninfo: certificate installed\\r\\u{1b}[2J"), message)
     }
+
+    func testAnHTTPErrorBodyIsShownEscapedAndShort() async throws {
+        let body = "oops\nerror: forged line\u{1b}[31m" + String(repeating: "x", count: 500)
+        let server = try TestSCEPServer(ca: try TestPKI.ca(), plan: [.http(.text(body, status: 500))])
+        defer { server.stop() }
+        do {
+            _ = try await Client(server: server).enroll(key: try SoftwareKey.generate(KeySpec()))
+            XCTFail("HTTP 500 was accepted")
+        } catch let error as SCEPError {
+            XCTAssertEqual(error.code, .httpStatus, error.message)
+            XCTAssertTrue(error.message.contains("oops\\nerror: forged line\\u{1b}[31m"), error.message)
+            XCTAssertFalse(error.message.contains("\n"), error.message)
+            XCTAssertLessThan(error.message.count, 400, error.message)
+        }
+    }
 }

@@ -106,7 +106,7 @@ public struct CurlTransport: HTTPTransport {
         _ = enroll_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         let headers = sink.headers
         if (300...399).contains(status) {
-            throw SCEPError(.redirect, "\(Self.redacted(request.url)) redirects (HTTP \(status)) to \(headers["location"] ?? "an unnamed place"); "
+            throw SCEPError(.redirect, "\(Self.redacted(request.url)) redirects (HTTP \(status)) to \(headers["location"].map { ServerText.excerpt($0) } ?? "an unnamed place"); "
                             + "redirects are not followed: put the final URL in the configuration if it is the right server")
         }
         return HTTPResponse(status: status, headers: headers, body: sink.body)
