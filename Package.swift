@@ -31,17 +31,20 @@ let package = Package(
             // RSA key generation only: BoringSSL's is ~2.5x faster than Debian 12's OpenSSL 3.0.
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
-        .target(name: "CertStore"),
+        .target(name: "CertStore", dependencies: ["EnrollmentPlan"]),
         // Pure renewal-time arithmetic (no I/O), shared by the agent and the fleet simulation.
         .target(name: "Renewal"),
+        // The enrollment state machine, pure: the persisted phase, the one transaction
+        // record, the planner (what next) and the transitions (what a step's outcome makes of it).
+        .target(name: "EnrollmentPlan", dependencies: ["Renewal"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "SCEPClient", dependencies: [
-            "TPMKeys", "COpenSSL", "CCurl",
+            "TPMKeys", "COpenSSL", "CCurl", "EnrollmentPlan",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "EnrollAgent", dependencies: [
-            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "CLinux",
+            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "EnrollmentPlan", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"),
@@ -50,8 +53,9 @@ let package = Package(
         ]),
 
         .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "TestSupport"]),
-        .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "TestSupport"]),
+        .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "EnrollmentPlan", "TestSupport"]),
         .testTarget(name: "RenewalTests", dependencies: ["Renewal"]),
+        .testTarget(name: "EnrollmentPlanTests", dependencies: ["EnrollmentPlan", "Renewal"]),
         .testTarget(name: "SCEPClientTests", dependencies: [
             "SCEPClient", "TPMKeys", "TestSupport", "SCEPTestSupport",
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -59,7 +63,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "EnrollAgentTests", dependencies: [
-            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "TestSupport", "SCEPTestSupport",
+            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "EnrollmentPlan", "Renewal", "TestSupport", "SCEPTestSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),

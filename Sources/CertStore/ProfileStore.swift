@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EnrollmentPlan
 import Foundation
 
 /// Names inside a profile directory:
@@ -14,7 +15,7 @@ import Foundation
 ///   generations/000007/{cert,chain,fullchain,key}.pem
 ///   generations/.staging-<random>/    an install in progress (or killed); never read
 ///   lock                              flock(2) target, holds the holder's pid
-///   state.json                        EnrollmentState, 0644, no secrets
+///   state.json                        ProfileState (EnrollmentPlan), 0644, no secrets
 ///   pending/key.pem                   key of a pending SCEP transaction, 0600 (dir 0700)
 /// ```
 enum StoreLayout {
@@ -25,6 +26,7 @@ enum StoreLayout {
     static let state = "state.json"
     static let pendingDirectory = "pending"
     static let pendingKey = "key.pem"
+    static let pendingRequest = "request.der"
     static let certificateFile = "cert.pem"
     static let chainFile = "chain.pem"
     static let fullchainFile = "fullchain.pem"
@@ -125,6 +127,9 @@ public final class ProfileStore {
     public var statePath: String { path(StoreLayout.state) }
     /// `<profile>/pending/key.pem`.
     public var pendingKeyPath: String { pendingDirectory + "/" + StoreLayout.pendingKey }
+    /// `<profile>/pending/request.der`: the pkiMessage as sent (its challenge is encrypted
+    /// to the CA/RA, and still it is kept 0600), so the same request can be sent again.
+    public var pendingRequestPath: String { pendingDirectory + "/" + StoreLayout.pendingRequest }
     /// `<profile>/lock`.
     public var lockPath: String { path(StoreLayout.lock) }
 
@@ -235,7 +240,7 @@ public final class ProfileStore {
 
     /// Installs the certificate with the key saved by `savePendingKey(pem:)`.
     ///
-    /// The pending key is left in place: after this returns, set `EnrollmentState.pending`
+    /// The pending key is left in place: after this returns, set the phase to idle
     /// to nil and save it, then call `clearPending()`. A crash in between then at worst
     /// leaves an unused key file, never a pending transaction without its key.
     @discardableResult
@@ -418,8 +423,8 @@ public final class ProfileStore {
     /// The persisted state; an empty state when `state.json` does not exist yet.
     /// Throws `.corruptState` (naming the file) when it cannot be decoded; the caller may
     /// then call `moveCorruptStateAside(now:)`.
-    public func loadState() throws -> EnrollmentState {
-        guard let bytes = try fileSystem.readFile(statePath) else { return EnrollmentState() }
+    public func loadState() throws -> ProfileState {
+        guard let bytes = try fileSystem.readFile(statePath) else { return ProfileState() }
         do {
             return try StateFileCoding.decode(bytes)
         } catch {
@@ -429,7 +434,7 @@ public final class ProfileStore {
     }
 
     /// Writes `state.json` atomically (temp file, fsync, rename, fsync directory), mode 0644.
-    public func saveState(_ state: EnrollmentState) throws {
+    public func saveState(_ state: ProfileState) throws {
         try requireWritable("save the state")
         let bytes: [UInt8]
         do {
@@ -473,6 +478,20 @@ public final class ProfileStore {
         try fileSystem.syncDirectory(directory)
     }
 
+    /// Persists the request about to be sent (see `pendingRequestPath`). Call it with
+    /// `savePendingKey(pem:)`, before the state names the transaction.
+    public func savePendingRequest(_ der: [UInt8]) throws {
+        try requireWritable("save the pending request")
+        try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
+        try fileSystem.writeFile(pendingRequestPath, contents: der, mode: StoreLayout.keyMode)
+        try fileSystem.syncDirectory(directory)
+    }
+
+    /// The request on file, or nil.
+    public func loadPendingRequest() throws -> [UInt8]? {
+        try fileSystem.readFile(pendingRequestPath)
+    }
+
     /// The pending key, or nil when none is stored.
     public func loadPendingKey() throws -> String? {
         guard let bytes = try fileSystem.readFile(pendingKeyPath) else { return nil }
@@ -480,7 +499,7 @@ public final class ProfileStore {
     }
 
     /// Deletes the pending key and its directory (after install, or when abandoning the
-    /// transaction). Does not touch `state.json`: clear `EnrollmentState.pending` first.
+    /// transaction). Does not touch `state.json`: persist a phase without a transaction first.
     public func clearPending() throws {
         try requireWritable("clear the pending key")
         try fileSystem.removeTree(StoreLayout.pendingDirectory, under: directory)

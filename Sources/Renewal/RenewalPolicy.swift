@@ -57,6 +57,12 @@ public struct CertificateLifetime: Sendable, Equatable {
     }
 
     /// `notAfter - notBefore`, or 0 when the dates are reversed (a malformed certificate).
+    /// Valid from notBefore through notAfter, both inclusive (RFC 5280 §4.1.2.5): the one
+    /// rule `status`, the schedule and the planner share.
+    public func isValid(at time: Date) -> Bool {
+        notBefore <= time && time <= notAfter
+    }
+
     public var duration: TimeInterval {
         let seconds = notAfter.timeIntervalSince(notBefore)
         return seconds.isFinite && seconds > 0 ? seconds : 0

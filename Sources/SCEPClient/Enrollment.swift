@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import SwiftASN1
 import TPMKeys
@@ -10,36 +11,22 @@ public struct ServerProfile: Sendable {
     public let algorithms: NegotiatedAlgorithms
 }
 
-/// The part of a SCEP transaction that must survive a restart so that polling
-/// resumes instead of burning a one-time challenge (RFC 8894 §3.3.3).
-public struct EnrollmentTransaction: Sendable, Equatable {
-    public var transactionID: String
-    public var messageType: MessageType
-    /// The certificate that signs our messages (self-signed for PKCSReq, the
-    /// current certificate for RenewalReq); the reply is encrypted to its key.
-    public var signerCertificateDER: [UInt8]
-    /// The issuing CA's subject and our subject: CertPoll's IssuerAndSubject.
-    public var issuerDER: [UInt8]
-    public var subjectDER: [UInt8]
-    /// The extensions the request asked for (DER SEQUENCE OF Extension; no secret in
-    /// it), to name what the CA did not grant. Nil for transactions saved before.
-    public var requestedExtensionsDER: [UInt8]?
+/// A request built and ready to send: the transaction record (persist it and `messageDER`
+/// first, then `submit`) and the pkiMessage as it goes on the wire. Rebuilt from the
+/// store to send the same request again.
+public struct PreparedEnrollment: Sendable {
+    public let transaction: SCEPTransaction
+    /// The signed pkiMessage (DER); its senderNonce is `transaction.senderNonce`.
+    public let messageDER: [UInt8]
 
-    public init(transactionID: String, messageType: MessageType, signerCertificateDER: [UInt8], issuerDER: [UInt8], subjectDER: [UInt8],
-                requestedExtensionsDER: [UInt8]? = nil) {
-        self.transactionID = transactionID
-        self.messageType = messageType
-        self.signerCertificateDER = signerCertificateDER
-        self.issuerDER = issuerDER
-        self.subjectDER = subjectDER
-        self.requestedExtensionsDER = requestedExtensionsDER
+    public init(transaction: SCEPTransaction, messageDER: [UInt8]) {
+        self.transaction = transaction
+        self.messageDER = messageDER
     }
 }
 
-/// A request built and ready to send. Persist `transaction` first, then `submit`.
-public struct PreparedEnrollment: Sendable {
-    public let transaction: EnrollmentTransaction
-    let message: OutgoingPKIMessage
+extension RequestKind {
+    var messageType: MessageType { self == .renewalReq ? .renewalReq : .pkcsReq }
 }
 
 /// The certificate the CA issued, verified: our public key, issued by the pinned CA.
@@ -116,7 +103,7 @@ public struct SCEPEnrollment: Sendable {
     /// `renewWith` is given, a RenewalReq signed with the current certificate and key.
     public func prepare(
         server: ServerProfile, newKey: any EnrollmentKey, spec: CertificateRequestSpec, challenge: String?,
-        renewWith current: (certificate: Certificate, key: any EnrollmentKey)? = nil
+        renewWith current: (certificate: Certificate, key: any EnrollmentKey)? = nil, renews: RenewedCertificate? = nil
     ) async throws -> PreparedEnrollment {
         let signer = try EnrollmentKeySigner(newKey)
         let request = try await PreparedRequest.make(spec: spec, challenge: challenge, signer: signer, now: now())
@@ -128,25 +115,31 @@ public struct SCEPEnrollment: Sendable {
             messageType: messageType, transactionID: transactionID, messageData: request.csrDER,
             recipient: server.certificates.encryptionRecipient, signerCertificate: signerCertificate, signerKey: signerKey,
             algorithms: server.algorithms)
-        let transaction = EnrollmentTransaction(
-            transactionID: transactionID, messageType: messageType,
+        let transaction = SCEPTransaction(
+            transactionID: transactionID, kind: messageType == .renewalReq ? .renewalReq : .pkcsReq,
+            senderNonce: message.senderNonce,
             signerCertificateDER: try Self.der(signerCertificate),
             issuerDER: try Self.der(server.certificates.issuingCA.subject),
             subjectDER: try Self.der(request.subject),
-            requestedExtensionsDER: try RequestedExtensions.encode(request.extensions))
-        return PreparedEnrollment(transaction: transaction, message: message)
+            requestedExtensionsDER: try RequestedExtensions.encode(request.extensions),
+            keyStorage: newKey.storage.rawValue, startedAt: now(), renews: renews)
+        return PreparedEnrollment(transaction: transaction, messageDER: message.der)
     }
 
     /// Sends a prepared request and verifies the answer.
     /// - Parameters:
     ///   - replyKey: the key the reply is encrypted to (the signer's key).
     ///   - newKey: the key the issued certificate must carry.
+    /// Sending the same prepared request again (the CA did not know it) is the same call:
+    /// the reply must echo the same senderNonce.
     public func submit(_ prepared: PreparedEnrollment, server: ServerProfile, replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
-        try await exchange(prepared.message, transaction: prepared.transaction, server: server, replyKey: replyKey, newKey: newKey)
+        let message = OutgoingPKIMessage(messageType: prepared.transaction.kind.messageType, transactionID: prepared.transaction.transactionID,
+                                         senderNonce: prepared.transaction.senderNonce, der: prepared.messageDER)
+        return try await exchange(message, transaction: prepared.transaction, server: server, replyKey: replyKey, newKey: newKey)
     }
 
     /// CertPoll (RFC 8894 §3.3.3) for a pending transaction, signed like the original request.
-    public func poll(_ transaction: EnrollmentTransaction, server: ServerProfile, signerKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
+    public func poll(_ transaction: SCEPTransaction, server: ServerProfile, signerKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
         let signerCertificate = try Certificate(derEncoded: transaction.signerCertificateDER)
         let issuerAndSubject = IssuerAndSubject(
             issuer: try ASN1Any(derEncoded: transaction.issuerDER), subject: try ASN1Any(derEncoded: transaction.subjectDER))
@@ -159,7 +152,7 @@ public struct SCEPEnrollment: Sendable {
         return try await exchange(message, transaction: transaction, server: server, replyKey: signerKey, newKey: newKey)
     }
 
-    private func exchange(_ message: OutgoingPKIMessage, transaction: EnrollmentTransaction, server: ServerProfile,
+    private func exchange(_ message: OutgoingPKIMessage, transaction: SCEPTransaction, server: ServerProfile,
                           replyKey: any EnrollmentKey, newKey: any EnrollmentKey) async throws -> EnrollmentOutcome {
         events(.sent(messageType: message.messageType, transactionID: message.transactionID, bytes: message.der.count,
                      method: server.algorithms.usePOST ? "POST" : "GET"))
@@ -173,8 +166,16 @@ public struct SCEPEnrollment: Sendable {
         case .failure(let failInfo, let text):
             return .rejected(failInfo, text: text)
         case .success(let envelope):
-            let certificates = try CertRepEnvelope.openCertificates(envelope, key: replyKey, events: events)
-            let issued = try await verifyIssued(certificates, server: server, newKey: newKey)
+            // The reply is verified from here on: what fails now is an answer we cannot
+            // use, not an answer we cannot trust (the caller keeps them apart).
+            let issued: IssuedCertificate
+            do {
+                let certificates = try CertRepEnvelope.openCertificates(envelope, key: replyKey, events: events)
+                issued = try await verifyIssued(certificates, server: server, newKey: newKey)
+            } catch var error as SCEPError {
+                error.concernsVerifiedReply = true
+                throw error
+            }
             if let requested = transaction.requestedExtensionsDER.flatMap({ try? RequestedExtensions.decode($0) }) {
                 for difference in IssuedContents.differences(requested: requested, issued: issued.certificate.extensions) {
                     events(.issuedDiffers(difference))

@@ -41,6 +41,12 @@ public struct SCEPError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public let code: Code
     public let message: String
+    /// True when the reply was signed by a trusted signer, matched our request and said
+    /// SUCCESS, and what failed came after that (its envelope, the certificate inside):
+    /// an answer that cannot be used, as opposed to one that cannot be trusted.
+    public var concernsVerifiedReply = false
+    /// For `.httpStatus`: the status the server answered.
+    public var httpStatus: Int?
 
     public init(_ code: Code, _ message: String) {
         self.code = code

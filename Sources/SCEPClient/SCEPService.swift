@@ -35,8 +35,10 @@ public struct SCEPService: Sendable {
         let response = try await transport.perform(request)
         guard response.status == 200 else {
             let excerpt = ServerText.excerpt(String(decoding: response.body.prefix(400), as: UTF8.self), limit: 200)
-            throw SCEPError(.httpStatus, "PKIOperation at \(url) answered HTTP \(response.status)"
-                            + (excerpt.isEmpty ? "" : ": \(excerpt)"))
+            var error = SCEPError(.httpStatus, "PKIOperation at \(CurlTransport.redacted(url)) answered HTTP \(response.status)"
+                                  + (excerpt.isEmpty ? "" : ": \(excerpt)"))
+            error.httpStatus = response.status
+            throw error
         }
         return response.body
     }

@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import XCTest
 @testable import CertStore
@@ -25,9 +26,9 @@ final class FailureInjectionTests: XCTestCase {
     func testFailedStateWriteKeepsTheOldStateFile() throws {
         let faulty = FaultyFileSystem()
         let store = try ProfileStore(directory: scratch.path + "/device", fileSystem: faulty)
-        try store.saveState(EnrollmentState(lastError: "old"))
+        try store.saveState(ProfileState(lastError: "old"))
         faulty.fail(afterSteps: 0, as: .once)
-        XCTAssertThrowsError(try store.saveState(EnrollmentState(lastError: "new"))) { error in
+        XCTAssertThrowsError(try store.saveState(ProfileState(lastError: "new"))) { error in
             XCTAssertEqual((error as? CertStoreError)?.code, .fileSystem)
             XCTAssertTrue("\(error)".contains(store.statePath), "names the file: \(error)")
             XCTAssertTrue("\(error)".contains("free disk space"), "says what to do: \(error)")

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EnrollmentPlan
 import Foundation
 import TestSupport
 import XCTest
@@ -53,7 +54,7 @@ final class InstallTests: XCTestCase {
             let store = try ProfileStore(directory: profile + "-\(mask)")
             try store.install(taggedBundle("u"))
             assertLive(store.directory, holds: "u")
-            try store.saveState(EnrollmentState(consecutiveFailures: 1))
+            try store.saveState(ProfileState(failures: 1))
             XCTAssertEqual(permissions(store.statePath), 0o644)
         }
     }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EnrollmentPlan
 import Foundation
 import XCTest
 @testable import CertStore
@@ -29,7 +30,7 @@ final class KillTests: XCTestCase {
         let profile = scratch.path + "/device"
         try installLoop(directory: profile, count: 12, report: false)
         assertLive(profile, holds: "12")
-        XCTAssertEqual(try ProfileStore(directory: profile).loadState().consecutiveFailures, 12)
+        XCTAssertEqual(try ProfileStore(directory: profile).loadState().failures, 12)
         XCTAssertEqual(try ProfileStore(directory: profile).generationIDs(), ["000011", "000012"])
     }
 
@@ -86,7 +87,7 @@ final class KillTests: XCTestCase {
         let store = try ProfileStore(directory: directory)
         for number in 1...count {
             try store.install(taggedBundle("\(number)"))
-            try store.saveState(EnrollmentState(lastError: "after install \(number)", consecutiveFailures: number))
+            try store.saveState(ProfileState(failures: number, lastError: "after install \(number)"))
             if report {
                 // write(2) directly: stdout is a pipe, and print() would buffer.
                 FileHandle.standardOutput.write(Data("installed \(number)\n".utf8))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EnrollmentPlan
 import Foundation
 import TestSupport
 import XCTest
@@ -28,7 +29,7 @@ final class OwnershipTests: XCTestCase {
         let setup = try ProfileStore(directory: profile)
         try setup.install(taggedBundle("1"))
         try setup.install(taggedBundle("2"))
-        try setup.saveState(EnrollmentState(lastError: "theirs"))
+        try setup.saveState(ProfileState(lastError: "theirs"))
         try FileManager.default.createDirectory(atPath: profile + "/generations/.staging-0123456789abcdef", withIntermediateDirectories: false)
         plant("half", at: profile + "/generations/.staging-0123456789abcdef/key.pem")
         try chownTree(profile)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EnrollmentPlan
 import Foundation
 import TestSupport
 import XCTest
@@ -23,7 +24,7 @@ final class ReadOnlyStoreTests: XCTestCase {
         XCTAssertNil(try store.liveGeneration())
         XCTAssertNil(try store.previousGeneration())
         XCTAssertEqual(try store.generationIDs(), [])
-        XCTAssertEqual(try store.loadState(), EnrollmentState())
+        XCTAssertEqual(try store.loadState(), ProfileState())
         XCTAssertNil(try store.loadPendingKey())
         XCTAssertFalse(FileManager.default.fileExists(atPath: profile), "reading created the store directory")
     }
@@ -32,7 +33,7 @@ final class ReadOnlyStoreTests: XCTestCase {
         let writer = try ProfileStore(directory: profile)
         try writer.install(taggedBundle("1"))
         try writer.install(taggedBundle("2"))
-        try writer.saveState(EnrollmentState(lastError: "kept"))
+        try writer.saveState(ProfileState(lastError: "kept"))
         try writer.savePendingKey(pem: "-----BEGIN PRIVATE KEY-----\npending\n-----END PRIVATE KEY-----\n")
         try FileManager.default.createDirectory(atPath: profile + "/generations/.staging-0123456789abcdef", withIntermediateDirectories: false)
         plant("half", at: profile + "/generations/.staging-0123456789abcdef/key.pem")
@@ -52,7 +53,7 @@ final class ReadOnlyStoreTests: XCTestCase {
         let refusals: [(String, () throws -> Void)] = [
             ("install", { _ = try reader.install(taggedBundle("3")) }),
             ("rollback", { _ = try reader.rollback() }),
-            ("saveState", { try reader.saveState(EnrollmentState()) }),
+            ("saveState", { try reader.saveState(ProfileState()) }),
             ("moveCorruptStateAside", { _ = try reader.moveCorruptStateAside(now: Date()) }),
             ("savePendingKey", { try reader.savePendingKey(pem: "x") }),
             ("clearPending", { try reader.clearPending() }),

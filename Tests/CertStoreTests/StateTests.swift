@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import XCTest
 @testable import CertStore
@@ -16,21 +17,23 @@ final class StateTests: XCTestCase {
     /// 2025-01-02T03:04:05.678Z: millisecond precision is what the file keeps.
     private let started = Date(timeIntervalSince1970: 1_735_787_045.678)
 
-    private var sampleState: EnrollmentState {
-        EnrollmentState(
-            pending: PendingTransaction(transactionID: "7F3A", messageType: "PKCSReq",
-                                        signerCertificateDER: [0x30, 0x82, 0x01, 0xFF],
-                                        issuerDER: [0x30, 0x00], subjectDER: [0x30, 0x01, 0x02],
-                                        keyStorage: "tpm", startedAt: started, pollCount: 3,
-                                        lastPollAt: started.addingTimeInterval(90)),
-            lastError: "server said PENDING", lastErrorAt: started, lastSuccessAt: nil,
-            consecutiveFailures: 2, nextAttemptAt: started.addingTimeInterval(3600),
-            renewalJitterSeconds: 1234.5, jitterForSerial: "01AB", keyStorage: "tpm")
+    private var transaction: SCEPTransaction {
+        SCEPTransaction(transactionID: "7F3A", kind: .pkcsReq, senderNonce: [9, 8, 7],
+                        signerCertificateDER: [0x30, 0x82, 0x01, 0xFF], issuerDER: [0x30, 0x00], subjectDER: [0x30, 0x01, 0x02],
+                        requestedExtensionsDER: [0x30, 0x00], keyStorage: "tpm", startedAt: started)
+    }
+
+    private var sampleState: ProfileState {
+        ProfileState(
+            phase: .pending(PendingProgress(transaction: transaction, since: started, polls: 3, lastPollAt: started.addingTimeInterval(90))),
+            retryAt: started.addingTimeInterval(3600), failures: 2, lastError: "server said PENDING", lastErrorAt: started,
+            renewalJitter: RenewalJitter(serial: "01ab", seconds: 1234.5), keyStorage: "tpm")
     }
 
     func testMissingStateIsEmpty() throws {
-        XCTAssertEqual(try store.loadState(), EnrollmentState())
-        XCTAssertEqual(EnrollmentState().consecutiveFailures, 0)
+        XCTAssertEqual(try store.loadState(), ProfileState())
+        XCTAssertEqual(ProfileState().failures, 0)
+        XCTAssertEqual(ProfileState().phase, .idle)
     }
 
     func testRoundTripIsExactAndFileIsReadableJSONWith0644() throws {
@@ -39,22 +42,40 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(permissions(store.statePath), 0o644)
 
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(XCTUnwrap(readText(store.statePath)).utf8)) as? [String: Any])
-        XCTAssertEqual(json["version"] as? Int, 1)
+        XCTAssertEqual(json["version"] as? Int, 2)
         XCTAssertEqual(json["lastErrorAt"] as? String, "2025-01-02T03:04:05.678Z")
-        let pending = try XCTUnwrap(json["pending"] as? [String: Any])
+        let phase = try XCTUnwrap(json["phase"] as? [String: Any])
+        XCTAssertEqual(phase["name"] as? String, "pending")
+        let pending = try XCTUnwrap((phase["pending"] as? [String: Any])?["transaction"] as? [String: Any])
         XCTAssertEqual(pending["signerCertificateDER"] as? String, "MIIB/w==", "bytes are base64 text")
         XCTAssertEqual(pending["startedAt"] as? String, "2025-01-02T03:04:05.678Z")
         XCTAssertEqual(pending["subjectDER"] as? String, "MAEC")
+        XCTAssertEqual(pending["kind"] as? String, "PKCSReq")
+    }
+
+    func testEveryPhaseRoundTrips() throws {
+        let phases: [EnrollmentPhase] = [
+            .idle, .prepared(transaction), .submitted(Submission(transaction: transaction, sentAt: started, resends: 1, unrecognized: true)),
+            .pending(PendingProgress(transaction: transaction, since: started)),
+            .replyUnreadable(UnreadableReply(transaction: transaction, reason: "AES-GCM tag", attempts: 2)),
+        ]
+        for phase in phases {
+            let state = ProfileState(phase: phase, lastAbandoned: Abandonment(transactionID: "X", reason: "old", at: started))
+            try store.saveState(state)
+            XCTAssertEqual(try store.loadState(), state, phase.name)
+        }
     }
 
     func testSaveReplacesTheWholeFileAndLeavesNoTempFile() throws {
         try store.saveState(sampleState)
-        try store.saveState(EnrollmentState(lastError: "x"))
-        XCTAssertEqual(try store.loadState(), EnrollmentState(lastError: "x"))
+        try store.saveState(ProfileState(lastError: "x"))
+        XCTAssertEqual(try store.loadState(), ProfileState(lastError: "x"))
         let names = try FileManager.default.contentsOfDirectory(atPath: store.directory)
         XCTAssertEqual(names.filter { $0.contains(".tmp-") }, [])
     }
 
+    /// A newer agent's file: what this one knows is read, the rest ignored (a downgrade
+    /// keeps the request on file).
     func testUnknownKeysAreIgnoredAndMissingOnesDefault() throws {
         let json = """
         {
@@ -62,24 +83,54 @@ final class StateTests: XCTestCase {
           "futureFeature": {"anything": [1, 2, 3]},
           "lastError": "boom",
           "lastErrorAt": "2025-01-02T03:04:05Z",
-          "pending": {
-            "transactionID": "AB", "messageType": "RenewalReq",
-            "signerCertificateDER": "AQI=", "issuerDER": "", "subjectDER": "Aw==",
-            "keyStorage": "software", "startedAt": "2025-01-02T03:04:05.5Z",
-            "newField": true
-          }
+          "phase": {"name": "submitted", "submission": {"sentAt": "2025-01-02T03:04:05Z", "resends": 0, "unrecognized": false,
+            "transaction": {"transactionID": "AB", "kind": "RenewalReq", "senderNonce": "AQ==", "signerCertificateDER": "AQI=",
+              "issuerDER": "", "subjectDER": "Aw==", "keyStorage": "software", "startedAt": "2025-01-02T03:04:05.5Z", "newField": true}}}
         }
         """
         plant(json, at: store.statePath)
         let state = try store.loadState()
         XCTAssertEqual(state.lastError, "boom")
         XCTAssertEqual(state.lastErrorAt, Date(timeIntervalSince1970: 1_735_787_045))
-        XCTAssertEqual(state.consecutiveFailures, 0)
-        XCTAssertNil(state.nextAttemptAt)
-        XCTAssertEqual(state.pending?.signerCertificateDER, [1, 2])
-        XCTAssertEqual(state.pending?.issuerDER, [])
-        XCTAssertEqual(state.pending?.pollCount, 0)
-        XCTAssertEqual(state.pending?.startedAt, Date(timeIntervalSince1970: 1_735_787_045.5))
+        XCTAssertEqual(state.failures, 0)
+        XCTAssertNil(state.retryAt)
+        XCTAssertEqual(state.phase.transaction?.signerCertificateDER, [1, 2])
+        XCTAssertEqual(state.phase.transaction?.kind, .renewalReq)
+        XCTAssertEqual(state.phase.transaction?.startedAt, Date(timeIntervalSince1970: 1_735_787_045.5))
+    }
+
+    /// The first release's file (version 1): an upgrade resumes the transaction it names.
+    func testAVersion1FileIsMigrated() throws {
+        let acknowledged = """
+        {"version": 1, "consecutiveFailures": 2, "nextAttemptAt": "2025-01-02T04:04:05Z", "lastError": "boom",
+         "renewalJitterSeconds": 120, "jitterForSerial": "7f:a:0:45", "keyStorage": "tpm",
+         "pending": {"transactionID": "AB", "messageType": "PKCSReq", "signerCertificateDER": "AQI=", "issuerDER": "",
+           "subjectDER": "Aw==", "keyStorage": "tpm", "startedAt": "2025-01-02T03:04:05Z", "pollCount": 4,
+           "lastPollAt": "2025-01-02T03:14:05Z", "acknowledged": true}}
+        """
+        plant(acknowledged, at: store.statePath)
+        let state = try store.loadState()
+        XCTAssertEqual(state.failures, 2)
+        XCTAssertEqual(state.retryAt, Date(timeIntervalSince1970: 1_735_790_645))
+        XCTAssertEqual(state.renewalJitter, RenewalJitter(serial: "7f0a0045", seconds: 120))
+        guard case .pending(let progress) = state.phase else { return XCTFail("\(state.phase)") }
+        XCTAssertEqual(progress.transaction.transactionID, "AB")
+        XCTAssertEqual(progress.polls, 4)
+        XCTAssertEqual(progress.transaction.signerCertificateDER, [1, 2])
+
+        plant(acknowledged.replacingOccurrences(of: "\"acknowledged\": true", with: "\"acknowledged\": false"), at: store.statePath)
+        guard case .submitted(let submission) = try store.loadState().phase else { return XCTFail("not submitted") }
+        XCTAssertFalse(submission.unrecognized)
+        XCTAssertEqual(submission.transaction.transactionID, "AB")
+    }
+
+    func testPendingRequestRoundTripsWith0600() throws {
+        XCTAssertNil(try store.loadPendingRequest())
+        try store.savePendingRequest([0x30, 0x03, 1, 2, 3])
+        XCTAssertEqual(try store.loadPendingRequest(), [0x30, 0x03, 1, 2, 3])
+        XCTAssertEqual(permissions(store.pendingRequestPath), 0o600)
+        try store.clearPending()
+        XCTAssertNil(try store.loadPendingRequest())
     }
 
     func testCorruptFilesGiveAnErrorNamingTheFile() throws {
@@ -88,9 +139,12 @@ final class StateTests: XCTestCase {
             "",
             "[]",
             #"{"consecutiveFailures": "three"}"#,
+            #"{"version": 2, "failures": "three"}"#,
             #"{"lastErrorAt": "yesterday"}"#,
             #"{"pending": {"transactionID": "A"}}"#,
             #"{"pending": {"transactionID": "A", "messageType": "PKCSReq", "signerCertificateDER": "***", "issuerDER": "", "subjectDER": "", "keyStorage": "tpm", "startedAt": "2025-01-02T03:04:05Z"}}"#,
+            #"{"version": 2, "phase": {"name": "dancing"}}"#,
+            #"{"version": 2, "phase": {"name": "pending"}}"#,
         ]
         for text in corruptions {
             plant(text, at: store.statePath)
@@ -111,7 +165,7 @@ final class StateTests: XCTestCase {
         let moved = try store.moveCorruptStateAside(now: now)
         XCTAssertEqual(moved, store.statePath + ".corrupt-20250102T030405Z")
         XCTAssertEqual(readText(store.statePath + ".corrupt-20250102T030405Z"), "{garbage")
-        XCTAssertEqual(try store.loadState(), EnrollmentState())
+        XCTAssertEqual(try store.loadState(), ProfileState())
 
         // A second corruption in the same second does not overwrite the first copy.
         plant("{again", at: store.statePath)

@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import TestSupport
 import XCTest
@@ -33,7 +34,7 @@ final class ConcurrencyTests: XCTestCase {
                        runs.map(\.stderr).joined(separator: "\n---\n"))
         XCTAssertEqual(runs.filter { $0.stderr.contains("nothing to do") }.count, 3,
                        "the other runs must find the installed certificate after waiting:\n\(runs.map(\.stderr).joined(separator: "\n---\n"))")
-        XCTAssertEqual(try StoreInspector.state(in: fixture.profileDirectory)?.consecutiveFailures, 0)
+        XCTAssertEqual(try StoreInspector.state(in: fixture.profileDirectory)?.failures, 0)
     }
 
     func testSimultaneousForcedRenewalsTakeTurnsAndLeaveAConsistentStore() throws {
@@ -54,8 +55,8 @@ final class ConcurrencyTests: XCTestCase {
         XCTAssertEqual(try StoreInspector.readLink(fixture.profilePath("previous")), "generations/000003")
         XCTAssertNotEqual(after.certificate, before.certificate)
         let state = try StoreInspector.state(in: fixture.profileDirectory)
-        XCTAssertNil(state?.pending)
-        XCTAssertEqual(state?.consecutiveFailures, 0)
+        XCTAssertNil(state?.phase.transaction)
+        XCTAssertEqual(state?.failures, 0)
     }
 
     func testSimultaneousUnforcedRenewalsOfAFreshCertificateStayOffline() throws {

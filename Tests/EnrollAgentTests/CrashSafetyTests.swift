@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import TestSupport
 import XCTest
@@ -181,9 +182,9 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(StoreInspector.problems(in: fixture.profileDirectory, caPath: caPath), [], "seed \(seed)")
         XCTAssertEqual(StoreInspector.leftovers(in: fixture.profileDirectory), [], "seed \(seed): leftovers after a clean run")
         let state = try StoreInspector.state(in: fixture.profileDirectory)
-        XCTAssertNil(state?.pending, "seed \(seed): a transaction is still pending after a successful run")
+        XCTAssertNil(state?.phase.transaction, "seed \(seed): a transaction is still pending after a successful run")
         XCTAssertFalse(StoreInspector.exists(fixture.profilePath("pending")), "seed \(seed): pending/ left behind")
-        XCTAssertEqual(state?.consecutiveFailures, 0, "seed \(seed)")
+        XCTAssertEqual(state?.failures, 0, "seed \(seed)")
     }
 }
 
@@ -365,7 +366,7 @@ enum StoreInspector {
     }
 
     /// state.json decoded with the store's own decoder; nil when there is none.
-    static func state(in profileDirectory: String) throws -> EnrollmentState? {
+    static func state(in profileDirectory: String) throws -> ProfileState? {
         guard let data = FileManager.default.contents(atPath: profileDirectory + "/state.json") else { return nil }
         do {
             return try StateFileCoding.decode(Array(data))

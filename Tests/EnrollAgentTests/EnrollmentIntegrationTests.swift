@@ -1,4 +1,5 @@
 import CertStore
+import EnrollmentPlan
 import Foundation
 import Logging
 import SCEPClient
@@ -123,8 +124,8 @@ final class EnrollmentIntegrationTests: XCTestCase {
         XCTAssertNil(try store.liveGeneration())
         XCTAssertNil(try store.loadPendingKey(), "a refused transaction must not stay pending")
         let state = try store.loadState()
-        XCTAssertNil(state.pending)
-        XCTAssertEqual(state.consecutiveFailures, 1)
+        XCTAssertNil(state.phase.transaction)
+        XCTAssertEqual(state.failures, 1)
         XCTAssertTrue(state.lastError?.contains("badRequest") ?? false)
     }
 

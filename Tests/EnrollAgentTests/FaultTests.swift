@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 import SwiftASN1
 import TPMKeys
@@ -60,24 +61,29 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(errorLine(run).contains(closedURL), "the error does not name the URL:\n\(run.transcript)")
         XCTAssertLessThan(run.result.duration, 20, "bounded retries took too long")
         assertLiveIntact(before)
-        XCTAssertEqual(try StoreInspector.state(in: fixture.profileDirectory)?.consecutiveFailures, 1)
+        XCTAssertEqual(try StoreInspector.state(in: fixture.profileDirectory)?.failures, 1)
         XCTAssertTrue(try StoreInspector.state(in: fixture.profileDirectory)?.lastError?.contains(closedURL) ?? false)
     }
 
-    func testConnectionResetMidReplyExits69AndTheNextRunRecovers() throws {
+    /// The reply to the request breaks off after the request was sent. The same run
+    /// polls the transaction (micromdm answers every CertPoll with HTTP 500: it does not
+    /// implement CertPoll), then sends the same request once more, and succeeds.
+    func testAConnectionResetAfterTheRequestWasSentIsRecoveredInTheSameRun() throws {
         let before = try enrolled()
-        let proxy = try SCEPFaultProxy(upstream: fixture.server) { forward in try forward().resettingMidBody() }
+        let first = FirstTime()
+        let proxy = try SCEPFaultProxy(upstream: fixture.server) { forward in
+            first.claim() ? try forward().resettingMidBody() : try forward()
+        }
         defer { proxy.stop() }
         let config = try fixture.writeConfig(named: "reset.toml") { $0.scepURL = proxy.url }
 
         let run = try fixture.run(["renew", "--force"], configPath: config)
-        XCTAssertEqual(run.exitCode, 69, run.transcript)
-        XCTAssertTrue(errorLine(run).contains(proxy.url), "the error does not name the URL:\n\(run.transcript)")
-        // The CA may have acted on a request whose reply broke off: it is not re-sent
-        // (a second copy could issue twice or burn a one-time challenge).
-        XCTAssertEqual(proxy.pkiOperationCount, 1, "a PKIOperation whose reply broke off must not be re-sent")
-        assertLiveIntact(before)
-        try assertRecovers()
+        XCTAssertEqual(run.exitCode, 0, run.transcript)
+        XCTAssertEqual(proxy.pkiOperationCount, 3, "RenewalReq (cut off), CertPoll (HTTP 500), the same RenewalReq again:\n\(run.transcript)")
+        XCTAssertTrue(run.standardError.contains("sending the same request again"), run.transcript)
+        XCTAssertNotEqual(try StoreSnapshot(profileDirectory: fixture.profileDirectory), before, "no new certificate")
+        XCTAssertEqual(StoreInspector.problems(in: fixture.profileDirectory, caPath: fixture.server.caCertificatePath), [])
+        XCTAssertNil(try StoreInspector.state(in: fixture.profileDirectory)?.phase.transaction)
     }
 
     func testServerHangingPastTheTimeoutExits69InBoundedTime() throws {
@@ -90,10 +96,12 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(run.exitCode, 69, run.transcript)
         XCTAssertTrue(errorLine(run).contains(proxy.url), run.transcript)
         XCTAssertTrue(errorLine(run).lowercased().contains("time"), "the error does not say it timed out:\n\(run.transcript)")
-        // One attempt: a request that timed out may have reached the CA, so it is not re-sent.
-        XCTAssertGreaterThanOrEqual(run.result.duration, 2)
-        XCTAssertLessThan(run.result.duration, 8, "the timeout did not bound the run:\n\(run.transcript)")
-        XCTAssertEqual(proxy.pkiOperationCount, 1)
+        // The request, then one CertPoll for it (the answer may just have been lost); both
+        // time out, and the transaction stays on file as submitted.
+        XCTAssertGreaterThanOrEqual(run.result.duration, 4)
+        XCTAssertLessThan(run.result.duration, 12, "the timeout did not bound the run:\n\(run.transcript)")
+        XCTAssertEqual(proxy.pkiOperationCount, 2)
+        XCTAssertEqual(try StoreInspector.state(in: fixture.profileDirectory)?.phase.name, "submitted")
         assertLiveIntact(before)
     }
 
@@ -107,7 +115,9 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(run.exitCode, 69, run.transcript)
         XCTAssertTrue(errorLine(run).contains("HTTP 503"), run.transcript)
         XCTAssertTrue(errorLine(run).contains(proxy.url), run.transcript)
-        XCTAssertEqual(proxy.pkiOperationCount, 3, "5xx must be retried, and only a bounded number of times")
+        // The request three times (503 means it was not acted on), then one CertPoll for it,
+        // three times too: the transaction stays on file for the next run.
+        XCTAssertEqual(proxy.pkiOperationCount, 6, "5xx must be retried, and only a bounded number of times")
         XCTAssertLessThan(run.result.duration, 20)
         assertLiveIntact(before)
         try assertRecovers()
@@ -268,7 +278,7 @@ final class FaultTests: XCTestCase {
             XCTAssertTrue(errorLine(run).contains("policy says no"), run.transcript)
             XCTAssertEqual(server.pkiOperationCount, 1, "\(failInfo.name): a refusal must not be retried")
             assertLiveIntact(before)
-            XCTAssertNil(try StoreInspector.state(in: fixture.profileDirectory)?.pending, "\(failInfo.name): left pending")
+            XCTAssertNil(try StoreInspector.state(in: fixture.profileDirectory)?.phase.transaction, "\(failInfo.name): left pending")
             XCTAssertFalse(StoreInspector.exists(fixture.profilePath("pending")), "\(failInfo.name): pending key left behind")
         }
     }
@@ -290,7 +300,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(first.exitCode, 75, first.transcript)
         XCTAssertTrue(errorLine(first).contains("PENDING"), first.transcript)
         XCTAssertLessThan(first.result.duration, 10, "poll_max_wait = 3s did not bound the run")
-        let pending = try XCTUnwrap(try StoreInspector.state(in: fixture.profileDirectory)?.pending, "the transaction was not kept")
+        let pending = try XCTUnwrap(try StoreInspector.state(in: fixture.profileDirectory)?.phase.transaction, "the transaction was not kept")
         XCTAssertTrue(StoreInspector.exists(fixture.profilePath("pending/key.pem")))
         assertLiveIntact(before)
         let firstTypes = server.messageTypes
@@ -300,7 +310,7 @@ final class FaultTests: XCTestCase {
 
         let second = try fixture.run(["renew"], configPath: config)
         XCTAssertEqual(second.exitCode, 75, second.transcript)
-        XCTAssertTrue(second.standardError.contains("resuming the pending SCEP transaction"), second.transcript)
+        XCTAssertTrue(second.standardError.contains("polling the CA for the request on file"), second.transcript)
         let resumed = server.messageTypes.dropFirst(firstTypes.count)
         XCTAssertFalse(resumed.isEmpty, "the second run sent nothing")
         XCTAssertTrue(resumed.allSatisfy { $0 == MessageType.certPoll.rawValue }, "the second run did not resume: \(Array(resumed))")
@@ -383,6 +393,17 @@ final class SCEPFaultProxy: @unchecked Sendable {
         private var count = 0
         var value: Int { lock.lock(); defer { lock.unlock() }; return count }
         func increment() { lock.lock(); count += 1; lock.unlock() }
+    }
+}
+
+/// True the first time only (thread-safe): "break the first PKIOperation".
+final class FirstTime: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        defer { claimed = true }
+        return !claimed
     }
 }
 

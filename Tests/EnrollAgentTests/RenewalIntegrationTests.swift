@@ -1,4 +1,5 @@
 import CertStore
+import EnrollmentPlan
 import Foundation
 import Logging
 @testable import SCEPClient
@@ -171,8 +172,8 @@ final class RenewalIntegrationTests: XCTestCase {
         }
         XCTAssertEqual(try store.liveGeneration()?.id, first.id, "the live certificate must stay in place")
         let state = try store.loadState()
-        XCTAssertEqual(state.consecutiveFailures, 1)
-        let retry = try XCTUnwrap(state.nextAttemptAt)
+        XCTAssertEqual(state.failures, 1)
+        let retry = try XCTUnwrap(state.retryAt)
         XCTAssertGreaterThanOrEqual(retry, clock.now())
         XCTAssertLessThanOrEqual(retry, clock.now().addingTimeInterval(60), "first retry within the first backoff step")
 
@@ -180,7 +181,7 @@ final class RenewalIntegrationTests: XCTestCase {
         try server.restart()
         clock.advance(by: 300 * 86_400)
         if case .backingOff = try await enroller(config).renew(force: false) { XCTFail("backoff outlived nextAttemptAt") }
-        XCTAssertEqual(try store.loadState().consecutiveFailures, 0)
+        XCTAssertEqual(try store.loadState().failures, 0)
     }
 
     func testStatusShowsTheNextRenewalAndItsReason() async throws {

@@ -1,4 +1,5 @@
 import CertStore
+import EnrollmentPlan
 import Foundation
 import Glibc
 import SwiftASN1
@@ -14,30 +15,20 @@ import XCTest
 /// Issue 8 through the real binary against our SCEP test server: RA trust, what the log
 /// shows of server text, the hook's environment, core dumps, permission warnings.
 final class TrustHardeningTests: XCTestCase {
-    private var workspace: TemporaryDirectory!
+    private var workspace: TestServerWorkspace!
 
     override func setUpWithError() throws {
-        workspace = try TemporaryDirectory(prefix: "trust-hardening")
+        workspace = try TestServerWorkspace(prefix: "trust-hardening")
     }
 
-    override func tearDown() { workspace?.remove() }
+    override func tearDown() { workspace = nil }
 
-    /// A config for `server` whose challenge comes from a command that leaves a marker
-    /// file each time it runs (so a test can tell whether a challenge was spent).
     private func config(for server: TestSCEPServer, extra: [String] = []) throws -> String {
-        try (try server.ca.certificate.serializeAsPEM().pemString + "\n").write(toFile: workspace.appending("ca.pem"), atomically: true, encoding: .utf8)
-        let command = workspace.appending("challenge.sh")
-        try "#!/bin/sh\ntouch \(workspace.appending("challenge-spent"))\necho pw\n".write(toFile: command, atomically: true, encoding: .utf8)
-        chmod(command, 0o755)
-        return ([
-            "state_dir = \"\(workspace.appending("state"))\"", "", "[[profile]]", "name = \"device\"",
-            "scep_url = \"\(server.url)\"", "ca_pin_file = \"\(workspace.appending("ca.pem"))\"",
-            "subject = \"CN=host01.example.com\"", "key_storage = \"software\"",
-        ] + extra + ["", "[profile.challenge]", "source = \"command\"", "command = [\"\(command)\"]"]).joined(separator: "\n") + "\n"
+        try workspace.config(for: server, extra: extra)
     }
 
-    private var challengeSpent: Bool { FileManager.default.fileExists(atPath: workspace.appending("challenge-spent")) }
-    private var profileDirectory: String { workspace.appending("state/device") }
+    private var challengeSpent: Bool { workspace.challengesSpent > 0 }
+    private var profileDirectory: String { workspace.profileDirectory }
 
     func testAnotherHostsCertificateAsRAStopsTheRunBeforeTheChallengeIsFetched() throws {
         let host = try TestPKI.enrolledHost()
@@ -72,7 +63,7 @@ final class TrustHardeningTests: XCTestCase {
         XCTAssertEqual(run.exitCode, 65, run.transcript)
         XCTAssertFalse(run.standardError.contains("refused the request"), "the forged FAILURE was believed:\n\(run.transcript)")
         let state = try ProfileStore(directory: profileDirectory).loadState()
-        XCTAssertNotNil(state.pending, "the pending transaction was dropped on a forged reply")
+        XCTAssertNotNil(state.phase.transaction, "the pending transaction was dropped on a forged reply")
         XCTAssertTrue(run.standardError.contains("warning: the server sent a certificate that is not used"), run.transcript)
     }
 

@@ -36,6 +36,8 @@ enum CertRepFault: String, Sendable, CaseIterable {
     case grantsDifferently
     /// The GCM authentication tag is changed (with `PlannedReply.gcm`).
     case brokenGCMTag
+    /// The SUCCESS envelope names a content cipher the client does not implement (RC2).
+    case unsupportedCipher
 }
 
 /// How a CertRep is encoded on the wire.
@@ -141,6 +143,12 @@ final class TestSCEPServer: @unchecked Sendable {
         var challenge: String?
         /// Signs replies instead of the usual signer (the digitalSignature RA, else the CA).
         var replySignerOverride: TestIdentity?
+        /// Every CertPoll gets this answer instead of a CertRep (micromdm: HTTP 500, it does
+        /// not implement CertPoll).
+        var certPollAnswer: TestHTTPResponse?
+        /// A request answered with a planned raw HTTP answer (a dropped connection) is not
+        /// remembered: a CertPoll for it gets FAILURE badCertId.
+        var forgetsRequestsAnsweredWithHTTP = false
         /// Listed first in GetCACert, before the RAs, but never used by the server itself
         /// (what a machine in the middle adds: another host's certificate posing as the RA).
         var advertisedFirst: [TestIdentity] = []
@@ -303,8 +311,14 @@ private final class SCEPResponder: @unchecked Sendable {
 
         lock.lock()
         receivedOperations.append(operation)
+        if operation.messageType == .certPoll, let answer = configuration.certPollAnswer {
+            lock.unlock()
+            return answer
+        }
         let answer: PlannedAnswer = plan.isEmpty ? .certRep(.success) : plan.removeFirst()
-        if let csr = operation.csr { transactions[operation.transactionID] = csr }
+        var remember = true
+        if case .http = answer, configuration.forgetsRequestsAnsweredWithHTTP { remember = false }
+        if let csr = operation.csr, remember { transactions[operation.transactionID] = csr }
         let csr = transactions[operation.transactionID]
         lock.unlock()
 
@@ -469,6 +483,7 @@ private struct CertRepBuilder {
                 } else {
                     envelope = try CMSBuilder.envelope(degenerate, to: request.signerCertificate, cipher: plan.cipher)
                 }
+                if plan.fault == .unsupportedCipher { envelope = try CMSBuilder.renamingCipher(envelope, to: [1, 2, 840, 113549, 3, 2]) }
                 if plan.encoding == .ber { envelope = try BERConverter.convert(envelope, keepingDER: []) }
                 content = envelope
             } else {
@@ -599,6 +614,14 @@ enum CMSBuilder {
 }
 
 extension CMSBuilder {
+    /// The same EnvelopedData with its content-encryption algorithm OID replaced.
+    static func renamingCipher(_ envelope: [UInt8], to oid: ASN1ObjectIdentifier) throws -> [UInt8] {
+        let contentInfo = try ContentInfo(derEncoded: envelope)
+        var enveloped = try EnvelopedData(derEncoded: CACertificates.bytes(of: contentInfo.content))
+        enveloped.encryptedContentInfo.contentEncryptionAlgorithm.algorithm = oid
+        return try SCEPEnrollment.der(ContentInfo(contentType: OID.envelopedData, content: try ASN1Any(erasing: enveloped)))
+    }
+
     /// ContentInfo(EnvelopedData) with AES-GCM, the tag appended to the ciphertext as
     /// step-ca (Go's crypto/cipher) does, or ContentInfo(AuthEnvelopedData) (RFC 5083)
     /// with the tag as its mac.

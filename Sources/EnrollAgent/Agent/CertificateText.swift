@@ -8,6 +8,11 @@ enum CertificateText {
     static func serial(_ certificate: Certificate) -> String {
         Hex.encode(certificate.serialNumber.bytes, separator: ":")
     }
+
+    /// The serial as plain hex: the key of per-certificate state (the renewal jitter).
+    static func serialHex(_ certificate: Certificate) -> String {
+        Hex.encode(certificate.serialNumber.bytes)
+    }
 }
 
 /// `ca_pin_file`: a few PEM certificates, read with a bound.

@@ -1,6 +1,7 @@
 import Crypto
 import CertStore
 import Foundation
+import Renewal
 import SCEPClient
 import SwiftASN1
 import X509
@@ -23,9 +24,11 @@ struct LiveCertificate {
         return LiveCertificate(certificate: certificate, chain: chain, generation: generation, keyKind: KeyFileKind(pem: bundle.keyPEM))
     }
 
-    func isValid(at time: Date) -> Bool {
-        certificate.notValidBefore <= time && time < certificate.notValidAfter
+    var lifetime: CertificateLifetime {
+        CertificateLifetime(notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter)
     }
+
+    func isValid(at time: Date) -> Bool { lifetime.isValid(at: time) }
 
     var sha256Fingerprint: String {
         var serializer = DER.Serializer()

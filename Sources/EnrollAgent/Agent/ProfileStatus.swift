@@ -1,5 +1,7 @@
 import CertStore
+import EnrollmentPlan
 import Foundation
+import Logging
 import Renewal
 import SCEPClient
 import SwiftASN1
@@ -19,25 +21,41 @@ struct ProfileStatus: Encodable {
         var keyPath: String
     }
 
+    /// The transaction on file, if any.
     struct PendingInfo: Encodable {
         var transactionID: String
         var messageType: String
+        /// prepared | submitted | pending | reply-unreadable
+        var phase: String
         var startedAt: Date
+        /// How long the request has been open, e.g. "2d3h".
+        var age: String
         var pollCount: Int
+        /// When the request on file is given up (pending_max_age, or before the renewed certificate ends).
+        var abandonAt: Date
+    }
+
+    struct AbandonedInfo: Encodable {
+        var transactionID: String
+        var reason: String
+        var at: Date
     }
 
     var profile: String
     /// valid | expired | not-yet-valid | none | broken
     var state: String
-    /// Why the next renewal happens when it does:
-    /// not due | due | expired | none | pending | failing
+    /// What the agent does next for this profile, as the planner decides it for `renew`:
+    /// not due | due | expired | none | pending | submitted | failing | abandoning | reply-unreadable
     var renewal: String = "none"
     /// When the agent next acts for this profile (renewal time, retry time, or now).
     var nextRenewal: Date?
+    /// The enrollment phase on file (idle | prepared | submitted | pending | reply-unreadable).
+    var phase: String = "idle"
     var certificate: CertificateInfo?
     /// tpm | software (from the installed key file)
     var keyStorage: String?
     var pending: PendingInfo?
+    var lastAbandoned: AbandonedInfo?
     var lastError: String?
     var lastErrorAt: Date?
     var lastSuccessAt: Date?
@@ -52,7 +70,7 @@ struct ProfileStatus: Encodable {
         do {
             if let live = try LiveCertificate.load(from: store) {
                 let certificate = live.certificate
-                status.state = certificate.notValidAfter <= now ? "expired" : (certificate.notValidBefore > now ? "not-yet-valid" : "valid")
+                status.state = live.lifetime.isValid(at: now) ? "valid" : (certificate.notValidBefore > now ? "not-yet-valid" : "expired")
                 status.keyStorage = live.keyKind.rawValue
                 status.certificate = CertificateInfo(
                     subject: "\(certificate.subject)",
@@ -68,32 +86,55 @@ struct ProfileStatus: Encodable {
             status.lastError = "\(error)"
         }
         if let state = try? store.loadState() {
-            if let pending = state.pending {
-                status.pending = PendingInfo(transactionID: pending.transactionID, messageType: pending.messageType,
-                                             startedAt: pending.startedAt, pollCount: pending.pollCount)
-            }
             status.lastError = status.lastError ?? state.lastError
             status.lastErrorAt = state.lastErrorAt
             status.lastSuccessAt = state.lastSuccessAt
-            status.consecutiveFailures = state.consecutiveFailures
-            status.describeRenewal(profile: profile, state: state, now: now)
+            status.consecutiveFailures = state.failures
+            status.lastAbandoned = state.lastAbandoned.map { AbandonedInfo(transactionID: $0.transactionID, reason: $0.reason, at: $0.at) }
+            let live = (try? LiveCertificate.load(from: store)).flatMap { $0 }
+            status.describe(profile: profile, state: state, live: live, now: now)
         }
         return status
     }
 
-    /// Same arithmetic as the agent, read-only: a jitter not yet picked counts as 0.
-    mutating func describeRenewal(profile: ProfileConfig, state: EnrollmentState, now: Date) {
-        let lifetime = certificate.map { CertificateLifetime(notBefore: $0.notBefore, notAfter: $0.notAfter) }
-        let policy = RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
-        let jitter = state.jitterForSerial == nil ? 0 : (state.renewalJitterSeconds ?? 0)
-        let decision = RenewalSchedule.decision(now: now, lifetime: lifetime, policy: policy, jitter: jitter)
-        renewal = decision.reason
-        nextRenewal = decision.nextCheck(now: now)
-        if state.pending != nil {
-            renewal = "pending"
-        } else if state.consecutiveFailures > 0, let retry = state.nextAttemptAt {
-            renewal = "failing"
-            nextRenewal = retry
+    /// What the planner decides for `renew` now, in words: the same function the agent
+    /// runs, so `status` cannot disagree with it.
+    mutating func describe(profile: ProfileConfig, state: ProfileState, live: LiveCertificate?, now: Date) {
+        let runner = ProfileRunner(config: AgentConfig(stateDirectory: "/", profiles: [profile]), profile: profile,
+                                   environment: AgentEnvironment(), logger: Logger(label: "status"))
+        let facts = live.map(runner.facts)
+        phase = state.phase.name
+        if let transaction = state.phase.transaction {
+            var polls = 0
+            if case .pending(let progress) = state.phase { polls = progress.polls }
+            pending = PendingInfo(
+                transactionID: transaction.transactionID, messageType: transaction.kind.rawValue, phase: state.phase.name,
+                startedAt: transaction.startedAt, age: DurationText.format(now.timeIntervalSince(transaction.startedAt)),
+                pollCount: polls, abandonAt: EnrollmentPlanner.deadline(for: transaction, live: facts, policy: runner.policy))
+        }
+        switch EnrollmentPlanner.next(state: state, live: facts, policy: runner.policy, intent: .renew(), now: now) {
+        case .wait(let until, let reason):
+            nextRenewal = until
+            switch reason {
+            case .notDue: renewal = "not due"
+            case .certificateValid: renewal = "not due"
+            case .backingOff: renewal = "failing"
+            case .pollScheduled: renewal = "pending"
+            case .retryScheduled: renewal = state.phase.name == "pending" ? "pending" : "failing"
+            }
+        case .startRequest(let purpose):
+            nextRenewal = now
+            switch purpose {
+            case .initial, .afterAbandon: renewal = "none"
+            case .replaceExpired: renewal = "expired"
+            case .renewal, .forced: renewal = "due"
+            }
+        case .send, .poll, .resend:
+            nextRenewal = now
+            renewal = state.phase.name
+        case .abandon:
+            nextRenewal = now
+            renewal = "abandoning"
         }
     }
 
@@ -132,7 +173,10 @@ struct ProfileStatus: Encodable {
         }
         row("renewal", renewal + (nextRenewal.map { " (next: \(Self.format($0)))" } ?? ""))
         if let keyStorage { row("key storage", keyStorage == "software" ? "software (private key is a file on disk)" : keyStorage) }
-        if let pending { row("pending", "\(pending.messageType) \(pending.transactionID) since \(Self.format(pending.startedAt)), \(pending.pollCount) polls") }
+        if let pending {
+            row("request", "\(pending.messageType) \(pending.transactionID), \(pending.phase) since \(Self.format(pending.startedAt)) (\(pending.age)), \(pending.pollCount) polls; abandoned at \(Self.format(pending.abandonAt)) if still open")
+        }
+        if let lastAbandoned { row("abandoned", "\(lastAbandoned.transactionID) at \(Self.format(lastAbandoned.at)): \(lastAbandoned.reason)") }
         if let lastSuccessAt { row("last success", Self.format(lastSuccessAt)) }
         if let lastError {
             row("last error", lastError + (lastErrorAt.map { " (at \(Self.format($0)), \(consecutiveFailures) in a row)" } ?? ""))

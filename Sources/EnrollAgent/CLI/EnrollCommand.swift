@@ -12,9 +12,12 @@ struct EnrollCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Enroll again even when a valid certificate is installed.")
     var force = false
 
+    @Flag(name: .long, help: "Give up the request on file (PENDING or unanswered) first; a new one follows where no valid certificate is installed.")
+    var abandonPending = false
+
     func run() async throws {
         try await options.runForEachProfile { enroller, _ in
-            _ = try await enroller.enroll(force: force)
+            _ = try await enroller.enroll(force: force, abandonPending: abandonPending)
         }
     }
 }

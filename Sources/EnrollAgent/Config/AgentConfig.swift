@@ -62,6 +62,9 @@ struct ProfileConfig: Equatable, Sendable {
     var contentEncryption: ContentEncryption = .aes128
     /// `poll_max_wait`: how long to keep polling a PENDING request, seconds.
     var pollMaxWait: TimeInterval = 3600
+    /// `pending_max_age`: a request the CA keeps PENDING (or never answers) this long is
+    /// abandoned and a fresh one follows; seconds.
+    var pendingMaxAge: TimeInterval = 7 * 86_400
     /// `poll_initial_interval`: first delay between polls, seconds.
     var pollInitialInterval: TimeInterval = 10
     /// `http_timeout`: per-request timeout, seconds.

@@ -76,7 +76,7 @@ final class ConfigDecoder {
         "san_upn", "san_dns", "san_email", "san_uri",
         "key_storage", "key_type", "key_bits", "tcti", "key_usage", "extended_key_usage",
         "certificate_policies", "renew_before", "renew_jitter", "renewal_mode", "reuse_key",
-        "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval",
+        "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval", "pending_max_age",
         "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
     ]
     static let challengeKeysBySource: [(source: String, keys: [String])] = [
@@ -510,6 +510,9 @@ final class ConfigDecoder {
         }
         if let interval = reader.duration("poll_initial_interval") {
             profile.pollInitialInterval = interval
+        }
+        if let maxAge = reader.duration("pending_max_age") {
+            profile.pendingMaxAge = maxAge
         }
         if profile.pollInitialInterval > profile.pollMaxWait {
             let line = reader.table["poll_initial_interval"]?.line ?? reader.table["poll_max_wait"]?.line

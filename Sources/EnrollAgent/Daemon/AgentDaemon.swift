@@ -71,26 +71,31 @@ final class AgentDaemon: @unchecked Sendable {
         }
     }
 
-    /// One profile: renew when due, then sleep until the next due time or retry
-    /// time. Sleeps are capped (WakeupPlanner) so a clock jump or a suspend is noticed.
+    /// One profile: one step at a time, as the planner says; between steps the loop
+    /// sleeps until the next due time (capped by WakeupPlanner so a clock jump or a
+    /// suspend is noticed). The only place in the agent that waits for the calendar.
     func profileLoop(config: AgentConfig, profile: ProfileConfig) async {
         let enroller = ProfileEnroller(config: config, profile: profile, environment: environment, logger: logger)
         while !Task.isCancelled {
             var next: Date?
             do {
-                switch try await enroller.renew(force: false) {
-                case .notDue(let until): next = until
-                case .backingOff(let until): next = until
-                case .renewed(_, let certificate, let messageType):
-                    logger.info("renewed", metadata: ["profile": "\(profile.name)", "via": "\(messageType.name)", "notAfter": "\(certificate.notValidAfter)"])
-                    continue  // recompute the next due time from the new certificate
+                switch try await enroller.step(intent: .renew()) {
+                case .waited(let until, _):
+                    next = until
+                case .performed(_, _, let installed, let error):
+                    if let installed {
+                        logger.info("renewed", metadata: ["profile": "\(profile.name)", "via": "\(installed.kind.rawValue)",
+                                                          "notAfter": "\(installed.certificate.notValidAfter)"])
+                    }
+                    if let error { logger.error("\(error.message)") }
+                    continue  // the planner decides what follows, at once or later
                 }
             } catch is CancellationError {
                 return
             } catch {
                 if Task.isCancelled { return }
                 logger.error("\(AgentError.wrap(error, profile: profile.name).message)")
-                next = (try? ProfileStore(readingFrom: enroller.storeDirectory).loadState().nextAttemptAt) ?? environment.clock.now().addingTimeInterval(60)
+                next = environment.clock.now().addingTimeInterval(60)
             }
             let now = environment.clock.now()
             let delay = WakeupPlanner.nextWake(now: now, dueTimes: next.map { [$0] } ?? [])
