@@ -275,7 +275,7 @@ struct ProfileEnroller {
     ) async throws -> (InstalledGeneration, Certificate, MessageType) {
         switch outcome {
         case .issued(let issued):
-            let (generation, certificate) = try install(issued, store: store, state: &state)
+            let (generation, certificate) = try await install(issued, store: store, state: &state)  // INTEGRATION(subprocess): install is async (the hook is awaited)
             let messageType = MessageType.allCases.first { $0.name == pending.messageType } ?? .pkcsReq
             return (generation, certificate, messageType)
         case .rejected(let failInfo, let text):
@@ -340,7 +340,8 @@ struct ProfileEnroller {
         }
     }
 
-    private func install(_ issued: IssuedCertificate, store: ProfileStore, state: inout EnrollmentState) throws -> (InstalledGeneration, Certificate) {
+    // INTEGRATION(subprocess): async only because PostInstallHook.run is.
+    private func install(_ issued: IssuedCertificate, store: ProfileStore, state: inout EnrollmentState) async throws -> (InstalledGeneration, Certificate) {
         let generation = try store.installWithPendingKey(certificatePEM: issued.certificatePEM, chainPEM: issued.chainPEM)
         let storage = state.pending?.keyStorage
         state.pending = nil
@@ -361,7 +362,8 @@ struct ProfileEnroller {
             "notAfter": "\(issued.certificate.notValidAfter)", "path": "\(store.liveCertificatePath)",
             "generation": "\(generation.id)"])
         if !profile.postInstall.isEmpty {
-            PostInstallHook(argv: profile.postInstall, passedThrough: profile.hookEnvironment).run(
+            // INTEGRATION(subprocess): awaited; runs without holding a cooperative-pool thread.
+            await PostInstallHook(argv: profile.postInstall, passedThrough: profile.hookEnvironment).run(
                 profile: profile.name, paths: (store.liveCertificatePath, store.liveKeyPath, store.liveFullchainPath), logger: logger)
         }
         return (generation, issued.certificate)
