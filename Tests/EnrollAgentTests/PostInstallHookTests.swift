@@ -193,6 +193,42 @@ final class PostInstallHookTests: XCTestCase {
         let status = await running.value
         return (pid, childPid, ContinuousClock.now - cancelled, status)
     }
+
+    /// A hook runs for minutes (up to 300 s) while the daemon has other work: waiting for
+    /// it must not hold a thread of the cooperative pool. Here the pool is one thread wide
+    /// (a task executor of a single thread), and a task on it ticks every 100 ms throughout
+    /// a 5 s hook.
+    func testTheCooperativePoolKeepsRunningWhileAHookRuns() async throws {
+        let hook = try script("sleep 5", named: "five.sh")
+        let paths = self.paths, logger = self.logger!
+        let pool = SingleThreadExecutor()
+        defer { pool.shutDown() }
+
+        let started = ContinuousClock.now
+        let (status, ticks) = await TickRecorder.ticks(every: .milliseconds(100), on: pool) {
+            await PostInstallHook(argv: [hook]).run(profile: "device", paths: paths, logger: logger)
+        }
+        let elapsed = ContinuousClock.now - started
+
+        XCTAssertEqual(status, 0, capture.text)
+        XCTAssertGreaterThanOrEqual(elapsed, .seconds(5))
+        XCTAssertTrue(ticks.allOnPool, "a tick ran off the one-thread pool: the test does not test what it says")
+        XCTAssertGreaterThanOrEqual(ticks.count, 40, "only \(ticks.count) ticks in \(elapsed)")
+        XCTAssertLessThan(ticks.longestGap, .milliseconds(500), "the pool stalled for \(ticks.longestGap) while the hook ran")
+    }
+
+    /// The measurement above can fail: a blocking wait on the one-thread pool shows up
+    /// as a gap as long as the wait.
+    func testTheTickRecorderSeesABlockedPool() async {
+        let pool = SingleThreadExecutor()
+        defer { pool.shutDown() }
+        let (_, ticks) = await TickRecorder.ticks(every: .milliseconds(100), on: pool) {
+            try? await Task.sleep(for: .milliseconds(300))
+            usleep(1_200_000)  // what the old hook runner did, in 10 ms slices, for up to 300 s
+            try? await Task.sleep(for: .milliseconds(300))
+        }
+        XCTAssertGreaterThanOrEqual(ticks.longestGap, .seconds(1))
+    }
 }
 
 private struct HookDidNotStart: Error, CustomStringConvertible {
