@@ -14,6 +14,9 @@ static inline CURLcode enroll_curl_setopt_off(CURL *h, CURLoption o, curl_off_t 
 typedef size_t (*enroll_curl_write_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
 static inline CURLcode enroll_curl_setopt_write(CURL *h, CURLoption o, enroll_curl_write_cb cb) { return curl_easy_setopt(h, o, cb); }
 
+typedef int (*enroll_curl_xferinfo_cb)(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static inline CURLcode enroll_curl_setopt_xferinfo(CURL *h, CURLoption o, enroll_curl_xferinfo_cb cb) { return curl_easy_setopt(h, o, cb); }
+
 static inline CURLcode enroll_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode enroll_curl_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 

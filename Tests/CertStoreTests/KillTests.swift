@@ -5,6 +5,7 @@ import Darwin
 #endif
 import EnrollmentPlan
 import Foundation
+import TestSupport
 import XCTest
 @testable import CertStore
 
@@ -38,32 +39,21 @@ final class KillTests: XCTestCase {
         let binary = try testBinary()
         for round in 0..<6 {
             let profile = scratch.path + "/round-\(round)"
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: binary)
-            child.arguments = [Self.childTest]
-            var environment = ProcessInfo.processInfo.environment
-            environment[Self.childDirectoryVariable] = profile
-            child.environment = environment
-            let output = Pipe()
-            child.standardOutput = output
-            child.standardError = FileHandle.nullDevice
-            try child.run()
+            let child = try ChildProcess(
+                executable: binary, arguments: [Self.childTest],
+                extraEnvironment: [Self.childDirectoryVariable: profile],
+                outputPath: scratch.path + "/round-\(round).out", errorPath: "/dev/null")
 
-            // Kill while install number `target + 1` is running: an event, not a timer.
+            // Kill while install number `target + 1` is running (or a little later): on the
+            // child's report, not a timer.
             let target = Int.random(in: 1...40)
-            let lines = LineReader(output.fileHandleForReading)
-            var installed = 0
-            while installed < target, let line = lines.next() {
-                if let number = Int(line.split(separator: " ").last ?? "") { installed = number }
-            }
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-            XCTAssertEqual(child.terminationReason, .uncaughtSignal, "round \(round): child ended on its own")
-            XCTAssertGreaterThanOrEqual(installed, target, "round \(round): child stopped reporting")
+            XCTAssertTrue(child.waitForOutput(timeout: 60) { Self.lastReportedInstall(in: $0) >= target },
+                          "round \(round): child stopped reporting: \(child.readOutput())")
+            child.send(signal: SIGKILL)
+            XCTAssertEqual(child.wait(timeout: 30), .signaled(SIGKILL), "round \(round): child ended on its own")
             // The child may have finished more installs before the signal landed.
-            while let line = lines.next() {
-                if let number = Int(line.split(separator: " ").last ?? "") { installed = number }
-            }
+            let installed = Self.lastReportedInstall(in: child.readOutput())
+            XCTAssertGreaterThanOrEqual(installed, target, "round \(round): child stopped reporting")
 
             // Whatever instant the kill hit, live is a complete, consistent generation.
             let cert = try XCTUnwrap(readText(profile + "/live/cert.pem"), "round \(round)")
@@ -89,10 +79,17 @@ final class KillTests: XCTestCase {
             try store.install(taggedBundle("\(number)"))
             try store.saveState(ProfileState(failures: number, lastError: "after install \(number)"))
             if report {
-                // write(2) directly: stdout is a pipe, and print() would buffer.
+                // write(2) directly: the parent reads stdout (a file) while we run, and print() would buffer.
                 FileHandle.standardOutput.write(Data("installed \(number)\n".utf8))
             }
         }
+    }
+
+    /// The number in the last complete "installed N" line the child wrote (0 if none).
+    private static func lastReportedInstall(in output: String) -> Int {
+        let complete = output.hasSuffix("\n") ? output[...] : output[..<(output.lastIndex(of: "\n") ?? output.startIndex)]
+        return complete.split(separator: "\n").reversed().lazy
+            .compactMap { $0.hasPrefix("installed ") ? Int($0.dropFirst("installed ".count)) : nil }.first ?? 0
     }
 
     /// The running test binary (the .xctest executable SwiftPM built).
@@ -106,21 +103,5 @@ final class KillTests: XCTestCase {
                                  message: "cannot re-run the test binary (\(candidate)) for the kill test")
         }
         throw XCTSkip("the test binary cannot be re-run from here (\(candidate))")
-    }
-}
-
-/// Lines from a pipe, read a byte at a time so nothing past the current line is consumed.
-private final class LineReader {
-    private let handle: FileHandle
-    init(_ handle: FileHandle) { self.handle = handle }
-
-    func next() -> String? {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = handle.readData(ofLength: 1)
-            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
-        }
     }
 }

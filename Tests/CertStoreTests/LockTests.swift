@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import TestSupport
 import XCTest
 @testable import CertStore
 
@@ -47,35 +48,27 @@ final class LockTests: XCTestCase {
     func testAnotherProcessSeesTheLockHeld() throws {
         try requireFlockTool()
         let held = try XCTUnwrap(try store.tryLock())
-        XCTAssertEqual(try runFlock(["-n", "-E", "42", store.lockPath, "true"]), 42, "busy for another process")
+        XCTAssertEqual(try runFlock(["-n", "-E", "42", store.lockPath, "true"]), .exited(42), "busy for another process")
         held.release()
-        XCTAssertEqual(try runFlock(["-n", "-E", "42", store.lockPath, "true"]), 0, "free after release")
+        XCTAssertEqual(try runFlock(["-n", "-E", "42", store.lockPath, "true"]), .exited(0), "free after release")
     }
 
     func testLockHeldByAKilledProcessIsReleasedByTheKernel() throws {
         try requireFlockTool()
         // flock -o: the lock stays with the flock process itself (not the command), which
         // prints the pid of the command once the lock is held.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: flockTool)
-        holder.arguments = ["-o", store.lockPath, "/bin/sh", "-c", "echo $$; exec sleep 60 >/dev/null"]
-        let output = Pipe()
-        holder.standardOutput = output
-        try holder.run()
-        let firstLine = readLine(from: output.fileHandleForReading)
-        var sleeperPID = Int32(firstLine.trimmingCharacters(in: .whitespacesAndNewlines))
+        let holder = try startFlockHolder()
+        var sleeperPID = holder.sleeperPID
         defer {
             // Only our own children, by pid, and only if not already ended below.
             if let sleeperPID { kill(sleeperPID, SIGKILL) }
-            if holder.isRunning { kill(holder.processIdentifier, SIGKILL) }
         }
-        XCTAssertNotNil(sleeperPID, "flock child printed \(firstLine)")
+        XCTAssertNotNil(sleeperPID, "flock child printed \(holder.process.readOutput())")
 
         XCTAssertNil(try store.tryLock(), "held by the child process")
-        kill(holder.processIdentifier, SIGKILL)
+        holder.process.send(signal: SIGKILL)
         // Wait for the kernel to drop the lock (at the holder's death), bounded so a bug
-        // cannot hang the suite. Process.waitUntilExit would also wait for the orphaned
-        // sleeper, so it is only called once that is gone too.
+        // cannot hang the suite.
         let released = DispatchSemaphore(value: 0)
         let store = self.store!
         Thread {
@@ -90,8 +83,7 @@ final class LockTests: XCTestCase {
             kill(pid, SIGKILL)
             sleeperPID = nil
         }
-        holder.waitUntilExit()
-        XCTAssertEqual(holder.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(holder.process.wait(timeout: 10), .signaled(SIGKILL))
     }
 
     func testWaitingLockIsGrantedOnRelease() throws {
@@ -145,17 +137,11 @@ final class LockTests: XCTestCase {
         try XCTUnwrap(try store.tryLock()).release()   // the file exists and is ours
         // flock -o: the flock process itself holds the lock (it never writes its pid into
         // the file) and prints once it has it.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: flockTool)
-        holder.arguments = ["-o", store.lockPath, "/bin/sh", "-c", "echo $$; exec sleep 60 >/dev/null"]
-        let output = Pipe()
-        holder.standardOutput = output
-        try holder.run()
-        let sleeperPID = Int32(readLine(from: output.fileHandleForReading).trimmingCharacters(in: .whitespacesAndNewlines))
+        let holder = try startFlockHolder()
+        let sleeperPID = holder.sleeperPID
         defer {
-            // Only our own children, by pid.
+            // Only our own child's child, by pid (ChildProcess kills the holder itself).
             if let sleeperPID { kill(sleeperPID, SIGKILL) }
-            kill(holder.processIdentifier, SIGKILL)
         }
         XCTAssertNotNil(sleeperPID)
 
@@ -168,7 +154,7 @@ final class LockTests: XCTestCase {
             guard let error = error as? CertStoreError else { return XCTFail("\(error)") }
             XCTAssertEqual(error.code, .lockBusy)
             XCTAssertEqual(error.path, self.store.lockPath)
-            XCTAssertTrue(error.message.contains("pid \(holder.processIdentifier) (flock, uid \(getuid())"), error.message)
+            XCTAssertTrue(error.message.contains("pid \(holder.process.pid) (flock, uid \(getuid())"), error.message)
             XCTAssertTrue(error.message.contains("still held after 700 ms"), error.message)
             XCTAssertTrue(error.message.contains(self.store.lockPath), error.message)
         }
@@ -233,22 +219,17 @@ final class LockTests: XCTestCase {
         }
     }
 
-    private func runFlock(_ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: flockTool)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+    private func runFlock(_ arguments: [String]) throws -> ChildExitStatus {
+        try ChildProcess.run(executable: flockTool, arguments: arguments, timeout: 30).status
     }
 
-    private func readLine(from handle: FileHandle) -> String {
-        var bytes: [UInt8] = []
-        while bytes.last != UInt8(ascii: "\n") {
-            let chunk = handle.readData(ofLength: 1)
-            if chunk.isEmpty { break }
-            bytes.append(contentsOf: chunk)
-        }
-        return String(decoding: bytes, as: UTF8.self)
+    /// `flock -o LOCK sh -c 'echo $$; exec sleep 60'`: the lock stays with the flock process
+    /// itself (not the command), which has it once the command prints its pid.
+    private func startFlockHolder() throws -> (process: ChildProcess, sleeperPID: pid_t?) {
+        let holder = try ChildProcess(
+            executable: flockTool, arguments: ["-o", store.lockPath, "/bin/sh", "-c", "echo $$; exec sleep 60 >/dev/null"],
+            outputPath: scratch.path + "/flock-holder.out")
+        holder.waitForOutput(timeout: 10) { $0.hasSuffix("\n") }
+        return (holder, pid_t(holder.readOutput().trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 }

@@ -89,12 +89,8 @@ final class OwnershipTests: XCTestCase {
 
     /// chown -hR to `otherUID` (symlinks themselves, not their targets).
     private func chownTree(_ path: String) throws {
-        let chown = Process()
-        chown.executableURL = URL(fileURLWithPath: "/bin/chown")
-        chown.arguments = ["-hR", "\(otherUID):\(otherUID)", path]
-        try chown.run()
-        chown.waitUntilExit()
-        XCTAssertEqual(chown.terminationStatus, 0)
+        let chown = try ChildProcess.run(executable: "/bin/chown", arguments: ["-hR", "\(otherUID):\(otherUID)", path], timeout: 30)
+        XCTAssertEqual(chown.status, .exited(0), chown.errorOutput)
         XCTAssertEqual(try POSIXFileSystem().owner(of: path), otherUID)
     }
 }

@@ -700,6 +700,48 @@ final class CommandChallengeProviderTests: XCTestCase {
         XCTAssertEqual(error?.code, .challenge)
         XCTAssertLessThan(elapsed, 3.5, "a 1 s timeout took \(elapsed) s")
     }
+
+    /// The command has exited but a child it left behind still holds stdout open: its
+    /// exit ends the read; nothing waits for end-of-file.
+    func testACommandThatExitsWhileItsChildHoldsStdoutReturnsAtOnce() async throws {
+        let pidFile = workspace.appending("child")
+        let script = try writeScript("echo early-challenge\nsleep 30 &\necho $! > '\(pidFile)'", named: "leaves-child.sh", in: workspace)
+        let started = ContinuousClock.now
+        let issued = try await CommandChallengeProvider(argv: [script], timeout: 20).fetchChallenge()
+        let elapsed = ContinuousClock.now - started
+        if let child = ScriptProcessProbe.readPid(pidFile) { kill(child, SIGKILL) }
+
+        XCTAssertEqual(issued?.secret.value, "early-challenge")
+        XCTAssertLessThan(elapsed, .seconds(2), "waited \(elapsed) for a pipe the command's child held open")
+    }
+
+    /// Output beyond the 64 KiB kept is read and dropped: the command never blocks on a
+    /// full pipe, and its first line still counts.
+    func testOutputBeyondTheLimitIsDrainedAndTheFirstLineKept() async throws {
+        let script = try writeScript("echo first-line-challenge\nhead -c 1000000 /dev/zero", named: "verbose.sh", in: workspace)
+        let issued = try await CommandChallengeProvider(argv: [script], timeout: 10).fetchChallenge()
+        XCTAssertEqual(issued?.secret.value, "first-line-challenge")
+    }
+
+    /// Shutdown is not a broken command: the caller gets CancellationError, and the
+    /// command is stopped.
+    func testCancellingTheFetchStopsTheCommandAndThrowsCancellationError() async throws {
+        let pidFile = workspace.appending("pid")
+        let script = try writeScript("echo $$ > '\(pidFile)'\nexec sleep 30", named: "slow.sh", in: workspace)
+        let fetch = Task { try await CommandChallengeProvider(argv: [script]).fetchChallenge() }
+        let pid = try XCTUnwrap(ScriptProcessProbe.readPid(pidFile), "the command never started")
+        defer { kill(pid, SIGKILL) }
+        let cancelled = ContinuousClock.now
+        fetch.cancel()
+        let result = await fetch.result
+        let elapsed = ContinuousClock.now - cancelled
+
+        XCTAssertThrowsError(try result.get()) { error in
+            XCTAssertTrue(error is CancellationError, "expected CancellationError, got \(type(of: error)): \(error)")
+        }
+        XCTAssertLessThan(elapsed, .seconds(1), "the cancelled fetch took \(elapsed)")
+        XCTAssertTrue(ScriptProcessProbe.hasExited(pid, within: 1), "the command \(pid) outlived the cancellation")
+    }
 }
 
 // MARK: - Secret

@@ -99,6 +99,62 @@ final class CurlTransportTests: XCTestCase {
         XCTAssertEqual(sleeps.delays, [1, 2])
     }
 
+    /// Shutdown while the server sits on a request: cancelling the task ends the transfer
+    /// at once with CancellationError (not a transport error: the caller must not count a
+    /// network failure), and the connection is closed, not left to the 30 s timeout.
+    func testCancellingTheTaskAbortsAHangingTransferAndClosesItsConnection() async throws {
+        let server = try TestHTTPServer(response: .hang)
+        defer { server.stop() }
+        var options = CurlTransport.Options()
+        options.totalTimeout = 30
+        let transfer = Task { try await CurlTransport(options: options).perform(HTTPRequest(method: .get, url: server.urlString + "/scep")) }
+        XCTAssertTrue(server.waitForRequests(count: 1, timeout: 10), "the request never arrived")
+        // Idle long enough that libcurl sits in its wait of up to 1 s (it wakes at 200 ms
+        // after sending, then every second): without a wakeup the abort would come 0.9 s late.
+        try await Task.sleep(for: .milliseconds(1300))
+
+        let cancelled = ContinuousClock.now
+        transfer.cancel()
+        let result = await transfer.result
+        let elapsed = ContinuousClock.now - cancelled
+
+        XCTAssertThrowsError(try result.get()) { error in
+            XCTAssertTrue(error is CancellationError, "expected CancellationError, got \(type(of: error)): \(error)")
+        }
+        XCTAssertLessThan(elapsed, .milliseconds(500), "the cancelled transfer took \(elapsed) to end")
+        XCTAssertTrue(server.waitForClientClosures(count: 1, timeout: 2), "the server never saw the connection closed")
+    }
+
+    /// The same for a POST whose reply never comes (a PKIOperation).
+    func testCancellingAHangingPOSTEndsItWithCancellationError() async throws {
+        let server = try TestHTTPServer(response: .hang)
+        defer { server.stop() }
+        let request = SCEPService.pkiOperationRequest(url: server.urlString + "/scep", message: [UInt8](repeating: 7, count: 5000), usePOST: true)
+        let transfer = Task { try await CurlTransport().perform(request) }
+        XCTAssertTrue(server.waitForRequests(count: 1, timeout: 10), "the request never arrived")
+        XCTAssertEqual(server.requests.first?.body.count, 5000)
+
+        let cancelled = ContinuousClock.now
+        transfer.cancel()
+        let result = await transfer.result
+        XCTAssertLessThan(ContinuousClock.now - cancelled, .milliseconds(500))
+        XCTAssertThrowsError(try result.get()) { XCTAssertTrue($0 is CancellationError, "\($0)") }
+        XCTAssertTrue(server.waitForClientClosures(count: 1, timeout: 2), "the server never saw the connection closed")
+    }
+
+    /// A task cancelled before its transfer starts sends nothing.
+    func testATransferOfAnAlreadyCancelledTaskSendsNothing() async throws {
+        let server = try TestHTTPServer(response: .text("ok"))
+        defer { server.stop() }
+        let transfer = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await CurlTransport().perform(HTTPRequest(method: .get, url: server.urlString))
+        }
+        let result = await transfer.result
+        XCTAssertThrowsError(try result.get()) { XCTAssertTrue($0 is CancellationError, "\($0)") }
+        XCTAssertEqual(server.connectionCount, 0)
+    }
+
     func testHTTPSVerifiesAgainstTheConfiguredBundleOnly() async throws {
         let openssl = try PeerRequirementOrSkipSCEP.require("openssl")
         let directory = try TemporaryDirectory(prefix: "tls")

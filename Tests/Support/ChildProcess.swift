@@ -159,6 +159,24 @@ public final class ChildProcess: @unchecked Sendable {
         return status!
     }
 
+    /// Waits until stdout so far satisfies `predicate`, the child exits or `timeout` passes;
+    /// returns whether `predicate` held. For a child that reports progress on stdout (the
+    /// file is re-read every 10 ms; an exit ends the wait at once).
+    @discardableResult
+    public func waitForOutput(timeout: TimeInterval, until predicate: (String) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !predicate(readOutput()) {
+            condition.lock()
+            let exited = status != nil
+            if !exited && Date() < deadline {
+                _ = condition.wait(until: min(deadline, Date(timeIntervalSinceNow: 0.01)))
+            }
+            condition.unlock()
+            if exited || Date() >= deadline { return predicate(readOutput()) }
+        }
+        return true
+    }
+
     /// Sends `signal` (e.g. SIGTERM, SIGHUP, SIGKILL) unless it has exited.
     public func send(signal: Int32) {
         // Holding the lock keeps the reaper from reaping between our check and

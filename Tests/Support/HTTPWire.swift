@@ -156,6 +156,18 @@ struct SocketIO {
         }
     }
 
+    /// Reads and drops whatever the peer sends until it closes the connection (true) or
+    /// resets it (false). Throws `.stopped` / `.timedOut`.
+    func waitForPeerToClose() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            try wait(for: Int16(POLLIN))
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return true }
+            if count < 0 && errno != EINTR && errno != EAGAIN { return false }
+        }
+    }
+
     /// Reads more bytes into the buffer; throws `.closedByPeer` at EOF.
     private mutating func fill() throws {
         try wait(for: Int16(POLLIN))

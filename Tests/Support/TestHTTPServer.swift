@@ -34,7 +34,8 @@ public struct TestHTTPRequest: Sendable {
 public enum TestHTTPFault: Sendable, Equatable {
     /// Wait this many seconds, then answer normally (cut short by `stop()`).
     case delay(TimeInterval)
-    /// Never answer; the connection stays open until the server stops.
+    /// Never answer; the connection stays open until the client closes it (counted in
+    /// `closedByClientCount`) or the server stops.
     case hang
     /// Read the request, then close the connection without a byte.
     case closeWithoutResponse
@@ -145,6 +146,15 @@ public final class TestHTTPServer: @unchecked Sendable {
     /// complete request).
     public var connectionCount: Int { core.connectionCount }
 
+    /// How many hanging connections (`TestHTTPFault.hang`) the client closed.
+    public var closedByClientCount: Int { core.closedByClientCount }
+
+    /// Waits until the client has closed at least `count` hanging connections; false on timeout.
+    @discardableResult
+    public func waitForClientClosures(count: Int, timeout: TimeInterval) -> Bool {
+        core.waitForClientClosures(count: count, timeout: timeout)
+    }
+
     /// Waits until at least `count` requests have arrived; false on timeout.
     /// Lets tests wait on events instead of sleeping.
     @discardableResult
@@ -174,6 +184,7 @@ final class HTTPServerCore: @unchecked Sendable {
     private var handler: Handler
     private var recorded: [TestHTTPRequest] = []
     private var connectionsAccepted = 0
+    private var connectionsClosedByClient = 0
     private var stopped = false
     private var acceptThread: JoinableThread?
     private var connectionThreads: [Int: JoinableThread] = [:]
@@ -234,6 +245,24 @@ final class HTTPServerCore: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         return connectionsAccepted
+    }
+
+    /// How many hanging connections the client closed.
+    var closedByClientCount: Int {
+        state.lock()
+        defer { state.unlock() }
+        return connectionsClosedByClient
+    }
+
+    @discardableResult
+    func waitForClientClosures(count: Int, timeout: TimeInterval) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        state.lock()
+        defer { state.unlock() }
+        while connectionsClosedByClient < count {
+            if !state.wait(until: deadline) { return connectionsClosedByClient >= count }
+        }
+        return true
     }
 
     /// Waits until at least `count` requests have arrived; false on timeout.
@@ -418,7 +447,12 @@ final class HTTPServerCore: @unchecked Sendable {
                     try io.writeAll(Self.serialize(response, includeBody: includeBody))
                 }
             case .hang:
-                try io.wait(for: 0)
+                if try io.waitForPeerToClose() {
+                    state.lock()
+                    connectionsClosedByClient += 1
+                    state.broadcast()
+                    state.unlock()
+                }
             case .closeWithoutResponse:
                 return
             case .resetMidBody:

@@ -30,23 +30,30 @@ struct PostInstallHook {
         return environment
     }
 
-    /// Returns the exit status (nil when the hook could not run or timed out).
+    /// Returns the exit status (nil when the hook could not run, was stopped or ended by a
+    /// signal). Cancelling the calling task stops the hook and everything it started.
     @discardableResult
-    func run(profile: String, paths: (certificate: String, key: String, fullchain: String), logger: Logger) -> Int32? {
+    func run(profile: String, paths: (certificate: String, key: String, fullchain: String), logger: Logger) async -> Int32? {
         guard let executable = argv.first else { return nil }
         let environment = Self.environment(inherited: ProcessInfo.processInfo.environment, passedThrough: passedThrough,
                                            profile: profile, paths: paths)
         let status: Int32
         do {
-            switch try ChildCommand(argv: argv, environment: environment, timeout: timeout).run() {
+            switch try await ChildCommand(argv: argv, environment: environment, timeout: .seconds(timeout)).run() {
             case .timedOut:
                 logger.error("post_install hook \(executable) did not finish within \(Int(timeout)) s and was stopped; the new certificate stays installed")
+                return nil
+            case .signaled(let signal):
+                logger.error("post_install hook \(executable) was ended by signal \(signal); the new certificate stays installed")
                 return nil
             case .exited(let code, _):
                 status = code
             }
+        } catch is CancellationError {
+            logger.warning("post_install hook \(executable) was stopped because the agent is shutting down; the new certificate stays installed")
+            return nil
         } catch {
-            logger.error("post_install hook \(executable) could not start: \((error as NSError).localizedDescription); the new certificate stays installed")
+            logger.error("post_install hook \(executable) could not start: \(error); the new certificate stays installed")
             return nil
         }
         if status == 0 {

@@ -38,16 +38,21 @@ struct CommandChallengeProvider: ChallengeProvider {
         guard let executable = argv.first else { throw AgentError(.config, "challenge.command is empty") }
         let outcome: ChildCommand.Outcome
         do {
-            outcome = try ChildCommand(argv: argv, timeout: timeout, captureOutput: true).run()
+            // A challenge is one short line: no more than the longest one allowed is kept.
+            outcome = try await ChildCommand(argv: argv, timeout: .seconds(timeout), outputLimit: SecretText.maximumBytes).run()
         } catch let error as AgentError {
             throw error
+        } catch let cancelled as CancellationError {
+            throw cancelled  // shutdown, not a broken command: the caller tells them apart
         } catch {
-            throw AgentError(.challenge, "cannot run the challenge command \(executable): \((error as NSError).localizedDescription)")
+            throw AgentError(.challenge, "cannot run the challenge command \(executable): \(error)")
         }
         let data: [UInt8]
         switch outcome {
         case .timedOut:
             throw AgentError(.challenge, "the challenge command \(executable) did not finish within \(Int(timeout)) s and was stopped")
+        case .signaled(let signal):
+            throw AgentError(.challenge, "the challenge command \(executable) was ended by signal \(signal)")
         case .exited(let status, _) where status != 0:
             throw AgentError(.challenge, "the challenge command \(executable) exited with status \(status)")
         case .exited(_, let output):
@@ -56,7 +61,7 @@ struct CommandChallengeProvider: ChallengeProvider {
         let source = SecretSource.challengeCommand(executable: executable)
         // Lines end at LF only: a CR or other control character inside the line is refused below, not a line end.
         let firstLine = data.split(separator: UInt8(ascii: "\n")).first ?? []
-        // ChildCommand keeps at most 64 KiB: a first line that long was probably cut off.
+        // Only maximumBytes of stdout were kept: a first line that long was probably cut off.
         guard firstLine.count < SecretText.maximumBytes else {
             throw AgentError(.challenge, "\(source.name) printed a first line of \(SecretText.maximumBytes) bytes or more; "
                              + "a challenge may be at most \(SecretText.maximumBytes - 1) bytes: \(source.remedy)")

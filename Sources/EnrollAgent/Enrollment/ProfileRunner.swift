@@ -72,7 +72,7 @@ struct ProfileRunner {
         if next.phase.transaction == nil, state.phase.transaction != nil {
             try? store.clearPending()
         }
-        if let installed { afterInstall(installed, store: store) }
+        if let installed { await afterInstall(installed, store: store) }
         report(outcome, next: next)
         return .performed(action, outcome, installed: installed, error: failure.map { AgentError.wrap($0, profile: profile.name) }
                           ?? Self.errorForVerdict(outcome, profile: profile.name))
@@ -213,14 +213,14 @@ struct ProfileRunner {
         return ServerSession(enrollment: enrollment, server: server)
     }
 
-    private func afterInstall(_ installed: InstalledCertificate, store: ProfileStore) {
+    private func afterInstall(_ installed: InstalledCertificate, store: ProfileStore) async {
         let certificate = installed.certificate
         logger.info("certificate installed", metadata: [
             "subject": "\(certificate.subject)", "serial": "\(CertificateText.serial(certificate))",
             "notAfter": "\(certificate.notValidAfter)", "path": "\(store.liveCertificatePath)",
             "generation": "\(installed.generation.id)", "via": "\(installed.kind.rawValue)"])
         if !profile.postInstall.isEmpty {
-            PostInstallHook(argv: profile.postInstall, passedThrough: profile.hookEnvironment).run(
+            await PostInstallHook(argv: profile.postInstall, passedThrough: profile.hookEnvironment).run(
                 profile: profile.name, paths: (store.liveCertificatePath, store.liveKeyPath, store.liveFullchainPath), logger: logger)
         }
     }

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// HTTP over libcurl: bounded connect and total timeouts, HTTPS verified
 /// against the system CAs or a configured bundle, no redirects followed
@@ -25,17 +26,26 @@ public struct CurlTransport: HTTPTransport {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
+    /// Throws `CancellationError` when the calling task is cancelled before the transfer
+    /// has finished: the transfer is aborted (its connection closed) at once, not at the
+    /// timeout, and the caller can tell shutdown from network trouble.
     public func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
-        // curl_easy_perform blocks: keep it off the cooperative thread pool.
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try performBlocking(request) })
+        let cancellation = TransferCancellation()
+        return try await withTaskCancellationHandler {
+            // The transfer blocks its thread: keep it off the cooperative thread pool.
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result { try performBlocking(request, cancellation: cancellation) })
+                }
             }
+        } onCancel: {
+            cancellation.cancel()
         }
     }
 
-    func performBlocking(_ request: HTTPRequest) throws -> HTTPResponse {
+    private func performBlocking(_ request: HTTPRequest, cancellation: TransferCancellation) throws -> HTTPResponse {
         try Self.checkHeaders(request)
+        if cancellation.isCancelled { throw CancellationError() }  // nothing sent yet
         guard let handle = curl_easy_init() else { throw SCEPError(.transport, "libcurl could not start a transfer") }
         defer { curl_easy_cleanup(handle) }
         let sink = ResponseSink(limit: options.maxResponseBytes)
@@ -77,6 +87,14 @@ public struct CurlTransport: HTTPTransport {
             return size * count
         }))
         check(enroll_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, sinkPointer.toOpaque()))
+        // libcurl's way for a caller to abort a running transfer: a non-zero return from
+        // the progress callback, which it calls on every pass of the transfer loop.
+        check(enroll_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0))
+        check(enroll_curl_setopt_xferinfo(handle, CURLOPT_XFERINFOFUNCTION, { context, _, _, _, _ in
+            guard let context else { return 0 }
+            return Unmanaged<TransferCancellation>.fromOpaque(context).takeUnretainedValue().isCancelled ? 1 : 0
+        }))
+        check(enroll_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, Unmanaged.passUnretained(cancellation).toOpaque()))
         if request.method == .post {
             check(enroll_curl_setopt_long(handle, CURLOPT_POST, 1))
             check(enroll_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
@@ -88,8 +106,9 @@ public struct CurlTransport: HTTPTransport {
                 // COPYPOSTFIELDS copies, so the buffer's lifetime does not matter.
                 _ = enroll_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: body.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
             }
-            return curl_easy_perform(handle)
+            return withExtendedLifetime(cancellation) { Self.transfer(handle, cancellation: cancellation) }
         }
+        if cancellation.isCancelled && code != CURLE_OK { throw CancellationError() }
         if sink.overflowed {
             throw SCEPError(.malformedReply, "the reply from \(Self.redacted(request.url)) is larger than \(options.maxResponseBytes) bytes; refused")
         }
@@ -110,6 +129,31 @@ public struct CurlTransport: HTTPTransport {
                             + "redirects are not followed: put the final URL in the configuration if it is the right server")
         }
         return HTTPResponse(status: status, headers: headers, body: sink.body)
+    }
+
+    /// curl_easy_perform, through a multi handle of the transfer's own: its wait
+    /// (curl_multi_poll) can be woken by a cancellation from another thread, where
+    /// curl_easy_perform's would sleep on for up to a second before the progress callback
+    /// ran again.
+    private static func transfer(_ handle: UnsafeMutableRawPointer, cancellation: TransferCancellation) -> CURLcode {
+        guard let multi = curl_multi_init() else { return CURLE_OUT_OF_MEMORY }
+        defer { curl_multi_cleanup(multi) }
+        guard curl_multi_add_handle(multi, handle) == CURLM_OK else { return CURLE_FAILED_INIT }
+        defer { curl_multi_remove_handle(multi, handle) }
+        cancellation.attach(multi)
+        defer { cancellation.detach() }  // runs first: nothing wakes a handle being freed
+
+        var running: Int32 = 1
+        while running > 0 {
+            guard curl_multi_perform(multi, &running) == CURLM_OK else { return CURLE_FAILED_INIT }
+            // 1 s at most, less when a libcurl timer (timeouts) is due sooner.
+            if running > 0 && curl_multi_poll(multi, nil, 0, 1000, nil) != CURLM_OK { return CURLE_FAILED_INIT }
+        }
+        var queued: Int32 = 0
+        while let message = curl_multi_info_read(multi, &queued) {
+            if message.pointee.msg == CURLMSG_DONE { return message.pointee.data.result }
+        }
+        return CURLE_FAILED_INIT
     }
 
     /// Refuses a header whose name or value holds CR, LF or NUL: libcurl sends the
@@ -136,6 +180,33 @@ public struct CurlTransport: HTTPTransport {
         guard let index = url.firstIndex(of: "?") else { return url }
         return String(url[..<index]) + "?…"
     }
+}
+
+/// Set from the task's cancellation handler, read by the transfer thread's progress
+/// callback; wakes the transfer's wait so the callback runs at once.
+private final class TransferCancellation: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    /// The multi handle while the transfer runs (curl_multi_wakeup is the one libcurl call
+    /// that may come from another thread).
+    private let waiting = Mutex<UnsafeMutableRawPointer?>(nil)
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+
+    func cancel() {
+        cancelled.store(true, ordering: .releasing)
+        waiting.withLock { multi in
+            if let multi { _ = curl_multi_wakeup(multi) }
+        }
+    }
+
+    func attach(_ multi: UnsafeMutableRawPointer) {
+        waiting.withLock { $0 = multi }
+        // Cancelled between the check before the transfer and now: the wakeup is kept for
+        // the first wait.
+        if isCancelled { _ = curl_multi_wakeup(multi) }
+    }
+
+    func detach() { waiting.withLock { $0 = nil } }
 }
 
 /// Collects the response; shared with the libcurl callbacks through an opaque pointer.
