@@ -36,9 +36,11 @@ let package = Package(
         .target(name: "SCEPClient", dependencies: ["TPMKeys"] + libraries),
         // The executable's Config/ folder (Foundation only) as a module of its own.
         .target(name: "AgentConfig", dependencies: libraries),
+        // Fixtures the harnesses share (fuzz/capture/, the fixed validity date, async bridging).
+        .target(name: "FuzzFixtures", dependencies: ["SCEPClient"] + libraries),
 
-        .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient"]),
-        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys"]),
+        .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient", "FuzzFixtures"] + libraries),
+        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys", "FuzzFixtures"] + libraries),
         .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys"]),
         .executableTarget(name: "FuzzStateFile", dependencies: ["CertStore"]),
         .executableTarget(name: "FuzzConfig", dependencies: ["AgentConfig"]),
