@@ -36,12 +36,18 @@ let package = Package(
         .target(name: "SCEPClient", dependencies: ["TPMKeys"] + libraries),
         // The executable's Config/ folder (Foundation only) as a module of its own.
         .target(name: "AgentConfig", dependencies: libraries),
+        // The executable's parsers of the challenge endpoint's answer and Retry-After, with the
+        // few files they need (AgentError, Secret, SecretText, ...): symlinks to single files.
+        .target(name: "AgentChallenge", dependencies: ["SCEPClient", "TPMKeys", "CertStore"] + libraries),
+        // Fixtures the harnesses share (fuzz/capture/, the fixed validity date, async bridging).
+        .target(name: "FuzzFixtures", dependencies: ["SCEPClient"] + libraries),
 
-        .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient"]),
-        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys"]),
+        .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient", "FuzzFixtures"] + libraries),
+        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys", "FuzzFixtures"] + libraries),
         .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys"]),
         .executableTarget(name: "FuzzStateFile", dependencies: ["CertStore"]),
         .executableTarget(name: "FuzzConfig", dependencies: ["AgentConfig"]),
+        .executableTarget(name: "FuzzTextInputs", dependencies: ["AgentChallenge", "SCEPClient", "TPMKeys"] + libraries),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh 3600            # a long run: an hour per target
 #   scripts/fuzz.sh 300 certrep     # some targets only
 #
-# Targets: getcacert certrep tss2keyfile statefile config (see fuzz/README.md).
+# Targets: getcacert certrep tss2keyfile statefile config textinputs (see fuzz/README.md).
 # Seeds are read from fuzz/corpus/<target>/ and never modified; what a run discovers is kept in
 # .build-fuzz/corpus/<target>/, so the next run continues from there. Crashes, timeouts, leaks and
 # out-of-memory inputs go to .build-fuzz/artifacts/<target>/; replay one with
@@ -17,11 +17,17 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift $(( $# > 0 ? 1 : 0 ))
-all_targets=(getcacert certrep tss2keyfile statefile config)
+all_targets=(getcacert certrep tss2keyfile statefile config textinputs)
 targets=("${@:-${all_targets[@]}}")
 declare -A harness=(
   [getcacert]=FuzzGetCACert [certrep]=FuzzCertRep [tss2keyfile]=FuzzTSS2KeyFile
-  [statefile]=FuzzStateFile [config]=FuzzConfig
+  [statefile]=FuzzStateFile [config]=FuzzConfig [textinputs]=FuzzTextInputs
+)
+# Options of single targets. config: inputs up to 256 KiB (libFuzzer's default is the largest
+# seed, at least 4 KiB), so that nesting past the TOML parser's 32 levels, long dotted keys and
+# big files are reached.
+declare -A target_options=(
+  [config]="-max_len=262144"
 )
 for target in "${targets[@]}"; do
   [ -n "${harness[$target]:-}" ] || { echo "unknown target '$target' (known: ${all_targets[*]})" >&2; exit 2; }
@@ -61,6 +67,8 @@ for target in "${targets[@]}"; do
   options=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
            -artifact_prefix="$artifacts/")
   [ -f "fuzz/dict/$target.dict" ] && options+=(-dict="fuzz/dict/$target.dict")
+  read -ra extra <<<"${target_options[$target]:-}"
+  options+=("${extra[@]}")
 
   echo "== $target: ${seconds} s"
   marker=$(mktemp)

@@ -75,14 +75,27 @@ public final class SoftwareKey: EnrollmentKey, @unchecked Sendable {
     /// Loads a PEM private key (PKCS#8 or traditional RSA).
     public convenience init(pem: String) throws {
         let bytes = Array(pem.utf8)
+        // A passphrase-protected key is refused, never asked for: without a callback OpenSSL
+        // reads the passphrase from the controlling terminal, so `enroll-agent renew` run in a
+        // shell would hang at "Enter PEM pass phrase:" (found by fuzzing, target textinputs).
+        var passphraseAsked = false
         // BIO_new_mem_buf does not copy: the buffer must outlive every read, so
         // parse inside the closure that keeps it alive.
         let parsed: OpaquePointer? = bytes.withUnsafeBytes { buffer in
             guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
             defer { BIO_free(bio) }
-            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+            return withUnsafeMutablePointer(to: &passphraseAsked) { asked in
+                PEM_read_bio_PrivateKey(bio, nil, { _, _, _, asked in
+                    asked?.assumingMemoryBound(to: Bool.self).pointee = true
+                    return -1  // no passphrase
+                }, asked)
+            }
         }
         guard let key = parsed else {
+            if passphraseAsked {
+                _ = openSSLErrorDescription()  // drain OpenSSL's error queue
+                throw SoftwareKeyError(.parse, "the key file is encrypted (passphrase-protected); the agent stores its software keys unencrypted, readable by root only: replace it with an unencrypted key")
+            }
             throw SoftwareKeyError(.parse, "the key file is not a readable PEM private key: \(openSSLErrorDescription())")
         }
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {

@@ -70,6 +70,24 @@ final class CACapabilitiesTests: XCTestCase {
         XCTAssertFalse(CACapabilities.none.supportsRenewal)
     }
 
+    /// Found by fuzzing (target textinputs): the keywords went into the refusal and into
+    /// `ca-info` unescaped, so a server could put terminal escapes or a bidi override there,
+    /// and a long answer made a message of megabytes.
+    func testServerTextIsEscapedAndTheRefusalStaysShort() throws {
+        let caps = CACapabilities(text: "POSTPKIOperation\r\nSHA-512\r\ng\u{0}S\r\n\u{1B}[31mred\u{202E}gnp.exe\n")
+        XCTAssertEqual(caps.advertised, ["POSTPKIOperation", "SHA-512", "g\\u{0}S", "\\u{1b}[31mred\\u{202e}gnp.exe"])
+        XCTAssertTrue(caps.contains(.sha512) && caps.supportsPOST, "known keywords still count")
+        XCTAssertThrowsError(try caps.negotiate(preferredCipher: .aes128CBC, allowWeakAlgorithms: false)) { error in
+            let message = (error as? SCEPError)?.message ?? ""
+            XCTAssertTrue(message.contains("g\\u{0}S \\u{1b}[31mred\\u{202e}gnp.exe"), message)
+            XCTAssertFalse(message.unicodeScalars.contains(where: ServerText.needsEscaping), message.debugDescription)
+        }
+        let long = CACapabilities(text: String(repeating: "SHA-1\n", count: 100_000))
+        XCTAssertThrowsError(try long.negotiate(preferredCipher: .aes128CBC, allowWeakAlgorithms: false)) { error in
+            XCTAssertLessThan((error as? SCEPError)?.message.count ?? .max, 600)
+        }
+    }
+
     func testSCEPStandardImpliesAESPOSTAndSHA256() {
         let caps = CACapabilities(text: "SCEPStandard")
         XCTAssertTrue(caps.contains(.aes))

@@ -193,6 +193,32 @@ final class CurlTransportTests: XCTestCase {
     }
 }
 
+/// The header callback's line parser (`HTTPHeaderLine`), offline.
+final class HTTPHeaderLineTests: XCTestCase {
+    func testLinesAsLibcurlHandsThemOver() {
+        let cases: [(line: String, parsed: HTTPHeaderLine?)] = [
+            ("HTTP/1.1 200 OK\r\n", .statusLine),
+            ("HTTP/2 503\r\n", .statusLine),
+            ("Retry-After: 120\r\n", .field(name: "retry-after", value: "120")),
+            ("Content-Type:application/x-x509-ca-ra-cert\r\n", .field(name: "content-type", value: "application/x-x509-ca-ra-cert")),
+            ("Date:  \tSun, 06 Nov 1994 08:49:37 GMT \t\r\n", .field(name: "date", value: "Sun, 06 Nov 1994 08:49:37 GMT")),
+            ("Location: http://h/a:b\r\n", .field(name: "location", value: "http://h/a:b")),  // the first colon splits
+            ("X-Empty:\r\n", .field(name: "x-empty", value: "")),
+            (": no name\r\n", .field(name: "", value: "no name")),
+            ("\r\n", nil),  // the end of the header
+            ("no colon here\r\n", nil),
+            ("http/1.1 200 OK: x\r\n", .field(name: "http/1.1 200 ok", value: "x")),  // not a status line: the prefix is case-sensitive
+        ]
+        for item in cases {
+            XCTAssertEqual(HTTPHeaderLine.parse(Array(item.line.utf8)), item.parsed, item.line.debugDescription)
+        }
+    }
+
+    func testBytesThatAreNotUTF8AreReplacedNotTrusted() {
+        XCTAssertEqual(HTTPHeaderLine.parse([0x58, 0xFF, 0x3A, 0x20, 0xC3, 0x0D, 0x0A]), .field(name: "x\u{FFFD}", value: "\u{FFFD}"))
+    }
+}
+
 private final class SleepRecorder: Sleeper, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [Double] = []

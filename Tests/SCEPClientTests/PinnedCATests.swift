@@ -119,6 +119,18 @@ final class PinnedCATests: XCTestCase {
         await assertSCEPError(.untrustedCertificate) { _ = try PinnedCA(pemText: OpenSSLVectors.recipientKeyPEM, fingerprints: []) }
     }
 
+    /// Found by fuzzing (target textinputs): the refusal quoted swift-asn1's error, which
+    /// holds the whole file, control characters and bidi overrides included.
+    func testARefusedPinFileIsQuotedShortAndEscaped() {
+        let text = "-----BEGIN CERTIFICATE-----\n\u{1B}[31m\u{202E}" + String(repeating: "A", count: 100_000) + "\n"
+        XCTAssertThrowsError(try PinnedCA(pemText: text, fingerprints: [])) { error in
+            let message = (error as? SCEPError)?.message ?? ""
+            XCTAssertTrue(message.hasPrefix("the pinned CA file is not a PEM certificate: "), message)
+            XCTAssertLessThan(message.count, 300)
+            XCTAssertFalse(message.unicodeScalars.contains(where: ServerText.needsEscaping), message.debugDescription)
+        }
+    }
+
     func testPinFileAndFingerprintMustAgree() async throws {
         let ca = try PKI.ca("Issuing CA")
         let other = try PKI.ca("Other CA")

@@ -67,6 +67,22 @@ final class SoftwareKeyTests: XCTestCase {
         XCTAssertThrowsError(try SoftwareKey.generate(KeySpec(rsaBits: 1024)))
     }
 
+    /// Found by fuzzing (target textinputs): an encrypted key made OpenSSL prompt on the
+    /// controlling terminal ("Enter PEM pass phrase:") and wait; it is now refused at once.
+    func testAnEncryptedKeyIsRefusedWithoutAPrompt() throws {
+        let path = directory.appending("key.pem")
+        try SoftwareKey.generate(KeySpec(rsaBits: 2048)).pemRepresentation().write(toFile: path, atomically: false, encoding: .utf8)
+        for (name, arguments) in [("PKCS#8", ["pkey", "-aes-128-cbc"]), ("traditional", ["rsa", "-traditional", "-aes128"])] {
+            let encrypted = try openssl(arguments + ["-in", path, "-passout", "pass:secret"])
+            XCTAssertTrue(encrypted.status.isSuccess, name)
+            XCTAssertTrue(encrypted.output.contains("ENCRYPTED"), name)
+            XCTAssertThrowsError(try SoftwareKey(pem: encrypted.output), name) { error in
+                XCTAssertEqual((error as? SoftwareKeyError)?.code, .parse, name)
+                XCTAssertTrue((error as? SoftwareKeyError)?.message.contains("encrypted (passphrase-protected)") ?? false, "\(name): \(error)")
+            }
+        }
+    }
+
     private func sha256(_ path: String) throws -> [UInt8] {
         let out = try openssl(["dgst", "-sha256", "-binary", path])
         return out.standardOutput

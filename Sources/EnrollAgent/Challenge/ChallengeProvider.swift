@@ -1,12 +1,5 @@
 import Foundation
 
-/// A one-time SCEP challenge and the template variables that came with it.
-struct IssuedChallenge: Sendable {
-    let secret: Secret
-    /// Values for the subject/SAN templates (the endpoint's `variables`).
-    let variables: [String: String]
-}
-
 /// Where challenges come from (DESIGN.md "Challenge providers"). A fresh one
 /// is fetched for every PKCSReq; none is ever logged or stored.
 protocol ChallengeProvider: Sendable {

@@ -44,7 +44,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
             }
             switch response.status {
             case 200:
-                return try Self.decode(response.body, url: displayURL)
+                return try EndpointAnswer.decode(response.body, url: displayURL)
             case 401, 403:
                 throw AgentError(.challenge, "the management endpoint \(displayURL) refused our token (HTTP \(response.status)); check token_file \(tokenFile ?? "(none)") — the device may need a new token")
             case 429 where attempt < maxAttempts, 503 where attempt < maxAttempts:
@@ -98,22 +98,5 @@ struct EndpointChallengeProvider: ChallengeProvider {
     static func seconds(_ value: Double) -> String {
         if value.rounded() == value, value < 1e15 { return "\(Int(value)) s" }
         return value < 1e15 ? String(format: "%.1f s", value) : "more than 10^15 s"
-    }
-
-    static func decode(_ body: [UInt8], url: String) throws -> IssuedChallenge {
-        struct Answer: Decodable {
-            let challenge: String
-            let expires_in: Double?
-            let variables: [String: String]?
-        }
-        let answer: Answer
-        do {
-            answer = try JSONDecoder().decode(Answer.self, from: Data(body))
-        } catch {
-            // Never echo the body: it holds the challenge.
-            throw AgentError(.challenge, "the management endpoint \(url) answered with malformed JSON (expected {\"challenge\": \"...\", \"expires_in\": N, \"variables\": {...}})")
-        }
-        let secret = try SecretText.validated(answer.challenge, from: .endpoint(displayURL: url))
-        return IssuedChallenge(secret: secret, variables: answer.variables ?? [:])
     }
 }

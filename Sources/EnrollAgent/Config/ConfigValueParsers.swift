@@ -159,8 +159,14 @@ func editDistance(_ lhs: String, _ rhs: String) -> Int {
 }
 
 /// `; did you mean "x"?` when one of `candidates` is close to `word`, else "".
+///
+/// A candidate whose length differs from the word's by more than the allowed distance is
+/// skipped unscored: the distance is at least that difference, and scoring a long word costs
+/// its length times the candidate's (a 60 KB unknown key took seconds, found by fuzzing).
 func didYouMean(_ word: String, among candidates: [String]) -> String {
-    let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= max(1, word.count / 3) }
+    let allowed = max(1, word.count / 3)
+    let scored = candidates.filter { abs($0.count - word.count) <= allowed }
+        .map { ($0, editDistance(word, $0)) }.filter { $0.1 <= allowed }
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return "" }
     return "; did you mean \"\(best.0)\"?"
 }

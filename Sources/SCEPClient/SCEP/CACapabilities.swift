@@ -17,7 +17,8 @@ public struct CACapabilities: Sendable, Equatable {
         case scepStandard = "scepstandard"
     }
 
-    /// Keywords as the server spelled them, for display.
+    /// Keywords as the server spelled them, for display: escaped (`ServerText`), because
+    /// `ca-info` prints them and errors quote them, and the server chose the bytes.
     public let advertised: [String]
     private let keywords: Set<Keyword>
 
@@ -25,7 +26,7 @@ public struct CACapabilities: Sendable, Equatable {
         let lines = text.split(whereSeparator: \.isNewline)  // "\r\n" is one Character
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
-        advertised = lines
+        advertised = lines.map(ServerText.escaped)
         var set = Set(lines.compactMap { Keyword(rawValue: $0.lowercased()) })
         // RFC 8894 §3.5.2: SCEPStandard implies AES, POSTPKIOperation and SHA-256.
         if set.contains(.scepStandard) { set.formUnion([.aes, .postPKIOperation, .sha256]) }
@@ -69,7 +70,10 @@ public struct CACapabilities: Sendable, Equatable {
         return NegotiatedAlgorithms(digest: digest, cipher: cipher, usePOST: supportsPOST)
     }
 
-    private var advertisedSummary: String { advertised.isEmpty ? "nothing" : advertised.joined(separator: " ") }
+    /// What the server offers, for an error message: at most a line's worth of it.
+    private var advertisedSummary: String {
+        advertised.isEmpty ? "nothing" : ServerText.excerpt(advertised.joined(separator: " "), limit: 200)
+    }
 }
 
 /// What we send with, chosen from the server's capabilities.

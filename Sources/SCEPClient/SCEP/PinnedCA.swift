@@ -43,7 +43,8 @@ public struct PinnedCA: Sendable {
                     .filter { $0.discriminator == "CERTIFICATE" }
                     .map { try Certificate(derEncoded: $0.derBytes) }
             } catch {
-                throw SCEPError(.untrustedCertificate, "the pinned CA file is not a PEM certificate: \(error)")
+                // swift-asn1's PEM errors quote the whole text: keep the start, escaped.
+                throw SCEPError(.untrustedCertificate, "the pinned CA file is not a PEM certificate: \(ServerText.excerpt("\(error)", limit: 160))")
             }
             guard !certificates.isEmpty else {
                 throw SCEPError(.untrustedCertificate, "the pinned CA file holds no CERTIFICATE block")

@@ -228,15 +228,32 @@ private final class ResponseSink {
     }
 
     func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if line.hasPrefix("HTTP/") {
-            headers = [:]  // a new response (after 100 Continue): start over
-            return
+        switch HTTPHeaderLine.parse(bytes) {
+        case .statusLine: headers = [:]  // a new response (after 100 Continue): start over
+        case .field(let name, let value): headers[name] = value
+        case nil: break
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
+    }
+}
+
+/// One line of a response header as libcurl hands it to the header callback (RFC 9112
+/// §4 and §5): a status line, a `name: value` field, or something else (the empty line
+/// that ends the header, garbage), which is ignored. A pure function of the server's
+/// bytes, so it is unit-tested and fuzzed (`fuzz/`, target `textinputs`) on its own.
+enum HTTPHeaderLine: Equatable {
+    /// `HTTP/1.1 200 OK`: a new response begins (the one after a `100 Continue`).
+    case statusLine
+    /// A header field: the name lowercased, the value without surrounding whitespace.
+    case field(name: String, value: String)
+
+    /// Nil for a line that is neither (no colon): such a line is ignored.
+    static func parse(_ bytes: some Collection<UInt8>) -> HTTPHeaderLine? {
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") { return .statusLine }
+        guard let colon = line.firstIndex(of: ":") else { return nil }
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        headers[name] = value
+        return .field(name: name, value: value)
     }
 }
 

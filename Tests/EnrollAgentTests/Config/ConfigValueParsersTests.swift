@@ -101,4 +101,19 @@ final class ConfigValueParsersTests: XCTestCase {
         XCTAssertEqual(editDistance("clientAuht", "clientAuth"), 1)
         XCTAssertEqual(editDistance("", "abc"), 3)
     }
+
+    /// Found by fuzzing (target config): every unknown key was scored against every known key
+    /// with a full edit-distance table, so one 60 KB key took 4 s and a 600 KB config of such
+    /// keys 46 s (debug build). Lengths too far apart are now skipped unscored.
+    func testALongUnknownKeyIsRefusedQuickly() {
+        let started = ContinuousClock.now
+        let key = String(repeating: "k", count: 200_000)
+        XCTAssertEqual(didYouMean(key, among: ConfigDecoder.profileKeys), "")
+        guard case .failure(let error) = AgentConfig.decode("[[profile]]\nname = \"a\"\n\(key) = 1\nkey_storag = \"tpm\"\n", path: "config.toml") else {
+            return XCTFail("a config with an unknown key was accepted")
+        }
+        XCTAssertTrue(error.problems.contains { $0.message == "unknown key" && $0.line == 3 }, "\(error.problems)")
+        XCTAssertTrue(error.problems.contains { $0.message == "unknown key; did you mean \"key_storage\"?" }, "\(error.problems)")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+    }
 }

@@ -1,0 +1,1 @@
+../../../Sources/EnrollAgent/Agent/AgentError.swift

@@ -1,0 +1,1 @@
+../../../Sources/EnrollAgent/Config/BoundedFileReader.swift

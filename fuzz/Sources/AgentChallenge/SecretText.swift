@@ -1,0 +1,1 @@
+../../../Sources/EnrollAgent/Challenge/SecretText.swift
