@@ -32,8 +32,10 @@ let package = Package(
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys"),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
         .target(name: "TPMKeys", dependencies: libraries),
-        .target(name: "CertStore", dependencies: libraries),
-        .target(name: "SCEPClient", dependencies: ["TPMKeys"] + libraries),
+        .target(name: "Renewal"),
+        .target(name: "EnrollmentPlan", dependencies: ["Renewal"]),
+        .target(name: "CertStore", dependencies: ["EnrollmentPlan"] + libraries),
+        .target(name: "SCEPClient", dependencies: ["TPMKeys", "EnrollmentPlan"] + libraries),
         // The executable's Config/ folder (Foundation only) as a module of its own.
         .target(name: "AgentConfig", dependencies: libraries),
         // The executable's parsers of the challenge endpoint's answer and Retry-After, with the

@@ -178,6 +178,7 @@ final class DaemonNotifySocket: @unchecked Sendable {
     private final class Inbox: @unchecked Sendable {
         let lock = NSLock()
         var messages: [String] = []
+        var times: [Date] = []
         var closed = false
     }
 
@@ -209,6 +210,12 @@ final class DaemonNotifySocket: @unchecked Sendable {
 
     var received: [String] { inbox.lock.lock(); defer { inbox.lock.unlock() }; return inbox.messages }
 
+    /// Every message with the time it arrived.
+    var timedMessages: [(at: Date, message: String)] {
+        inbox.lock.lock(); defer { inbox.lock.unlock() }
+        return Array(zip(inbox.times, inbox.messages)).map { (at: $0.0, message: $0.1) }
+    }
+
     private static func readLoop(_ descriptor: Int32, _ inbox: Inbox) {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -217,7 +224,7 @@ final class DaemonNotifySocket: @unchecked Sendable {
             let count = recv(descriptor, &buffer, buffer.count, 0)
             if count > 0 {
                 let message = String(decoding: buffer.prefix(count), as: UTF8.self)
-                inbox.lock.lock(); inbox.messages.append(message); inbox.lock.unlock()
+                inbox.lock.lock(); inbox.messages.append(message); inbox.times.append(Date()); inbox.lock.unlock()
             }
         }
     }

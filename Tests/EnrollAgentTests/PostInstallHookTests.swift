@@ -150,7 +150,7 @@ final class PostInstallHookTests: XCTestCase {
         XCTAssertLessThan(elapsed, .seconds(1), "the cancelled hook took \(elapsed) to stop")
         XCTAssertTrue(ScriptProcessProbe.hasExited(pid, within: 1), "the hook \(pid) outlived the cancellation")
         XCTAssertTrue(ScriptProcessProbe.hasExited(childPid, within: 1), "the hook's child \(childPid) outlived the cancellation")
-        XCTAssertTrue(capture.text.contains("was stopped because the agent is shutting down"), capture.text)
+        XCTAssertTrue(capture.text.contains("was stopped because the agent is stopping or reloading"), capture.text)
     }
 
     /// The hook dies of SIGTERM but its child ignores it: the rest of the group gets

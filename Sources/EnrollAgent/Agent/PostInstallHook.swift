@@ -50,7 +50,7 @@ struct PostInstallHook {
                 status = code
             }
         } catch is CancellationError {
-            logger.warning("post_install hook \(executable) was stopped because the agent is shutting down; the new certificate stays installed")
+            logger.warning("post_install hook \(executable) was stopped because the agent is stopping or reloading; the new certificate stays installed")
             return nil
         } catch {
             logger.error("post_install hook \(executable) could not start: \(error); the new certificate stays installed")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,7 +16,17 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "enroll-agent")
         try await runReportingErrors {
             let daemon = AgentDaemon(options: options, environment: AgentEnvironment(), notifier: SystemdNotifier(), logger: logger)
-            try await daemon.run()
+            // SIGTERM and SIGINT: graceful shutdown of the daemon (SIGHUP is the daemon's own).
+            var quiet = logger
+            quiet.logLevel = .warning
+            let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)
+            do {
+                try await group.run()
+            } catch let error as AgentError {
+                throw error
+            } catch let error as ServiceGroupError {
+                throw AgentError(.internalError, "the daemon stopped unexpectedly: \(error)")
+            }
         }
     }
 }

@@ -2,63 +2,49 @@ import CertStore
 import Foundation
 import Logging
 import Renewal
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The long-running service: one loop per profile, each sleeping until its
-/// next due time (no polling), supervised by systemd through sd_notify.
+/// The long-running service: one loop per profile, each doing one step when the planner
+/// says and sleeping until the next due time otherwise, supervised by systemd through
+/// sd_notify. It runs in a swift-service-lifecycle `ServiceGroup`, which turns SIGTERM
+/// and SIGINT into a graceful shutdown.
 ///
-/// SIGTERM cancels the loops and exits 0 within `shutdownGrace` even when a
-/// request is in flight — safe, because every step of an enrollment is
-/// persisted and the store swaps generations atomically. SIGHUP reloads the
-/// configuration and restarts the loops.
-final class AgentDaemon: @unchecked Sendable {
-    enum Signal: Sendable { case terminate, reload }
+/// Structured: the profile loops are child tasks of one task group per configuration.
+/// SIGHUP cancels that group, waits until every loop has stopped, then starts the loops
+/// of the re-read configuration (or the old one when the new one is invalid), so old and
+/// new loops never run together. SIGTERM returns only when the loops have stopped. That
+/// takes no time: sleeps, HTTP transfers, the hook and the challenge command all end
+/// when their task is cancelled, and every step is persisted.
+struct AgentDaemon: Service {
+    enum Event: Sendable { case terminate, reload }
 
     let options: CommonOptions
     let environment: AgentEnvironment
     let notifier: SystemdNotifier
     let logger: Logger
-    var shutdownGrace: TimeInterval = 2
-
-    init(options: CommonOptions, environment: AgentEnvironment, notifier: SystemdNotifier, logger: Logger) {
-        self.options = options
-        self.environment = environment
-        self.notifier = notifier
-        self.logger = logger
-    }
 
     func run() async throws {
-        let signals = SignalEvents()
         var (config, profiles) = try options.loadProfiles()
+        let reloads = ReloadSignal()
         logPermissionProblems(config)
-        let watchdog = startWatchdog()
-        defer { watchdog?.cancel() }
         notifier.notify("READY=1\nSTATUS=watching \(profiles.count) profile(s)")
         logger.info("daemon started", metadata: ["profiles": "\(profiles.map(\.name).joined(separator: ","))", "config": "\(options.config)"])
 
-        while true {
-            let loops = Task { [config, profiles] in
-                await withTaskGroup(of: Void.self) { group in
-                    for profile in profiles {
-                        group.addTask { await self.profileLoop(config: config, profile: profile) }
+        await withTaskGroup(of: Void.self) { daemon in
+            if let interval = notifier.watchdogInterval {
+                daemon.addTask { [notifier, environment] in
+                    while !Task.isCancelled {
+                        notifier.notify("WATCHDOG=1")
+                        try? await environment.sleeper.sleep(seconds: interval)
                     }
                 }
             }
-            let signal = await signals.next()
-            loops.cancel()
-            switch signal {
-            case .terminate:
-                notifier.notify("STOPPING=1")
-                logger.info("SIGTERM: stopping")
-                // A request in flight may hold its thread until its timeout; do not wait for it.
-                let finished = await waitForCompletion(loops, timeout: shutdownGrace)
-                if !finished { logger.info("an operation was still running; its state is persisted and resumes on the next start") }
-                return
-            case .reload:
-                notifier.notify("RELOADING=1")
-                _ = await waitForCompletion(loops, timeout: 30)
+            while true {
+                let event = await runLoops(config: config, profiles: profiles, reloads: reloads)
+                if event == .terminate { break }
                 do {
                     (config, profiles) = try options.loadProfiles()
                     logPermissionProblems(config)
@@ -68,6 +54,35 @@ final class AgentDaemon: @unchecked Sendable {
                 }
                 notifier.notify("READY=1\nSTATUS=watching \(profiles.count) profile(s)")
             }
+            daemon.cancelAll()  // the watchdog
+        }
+        logger.info("stopped")
+    }
+
+    /// The loops of one configuration, until SIGHUP or shutdown; returns once they all stopped.
+    private func runLoops(config: AgentConfig, profiles: [ProfileConfig], reloads: ReloadSignal) async -> Event {
+        await withTaskGroup(of: Event?.self) { group in
+            for profile in profiles {
+                group.addTask { await profileLoop(config: config, profile: profile); return nil }
+            }
+            group.addTask { await reloads.wait() ? .reload : nil }
+            group.addTask {
+                // Throws only when cancelled (a reload); then there is nothing to report.
+                do { try await gracefulShutdown(); return .terminate } catch { return nil }
+            }
+            var event = Event.terminate
+            while let next = await group.next() {
+                if let next { event = next; break }
+            }
+            switch event {
+            case .terminate:
+                notifier.notify("STOPPING=1")
+                logger.info("SIGTERM: stopping")
+            case .reload:
+                notifier.notify("RELOADING=1")
+            }
+            group.cancelAll()
+            return event  // leaving the group waits for every loop
         }
     }
 
@@ -109,67 +124,59 @@ final class AgentDaemon: @unchecked Sendable {
             logger.warning("\(problem.formatted(path: config.sourcePath))")
         }
     }
-
-    private func startWatchdog() -> Task<Void, Never>? {
-        guard let interval = notifier.watchdogInterval else { return nil }
-        return Task.detached { [notifier, environment] in
-            while !Task.isCancelled {
-                notifier.notify("WATCHDOG=1")
-                try? await environment.sleeper.sleep(seconds: interval)
-            }
-        }
-    }
-
-    /// Waits for `task` at most `timeout` seconds. Not a task group: a group would
-    /// wait for its children, and a request blocked in libcurl ignores cancellation.
-    private func waitForCompletion(_ task: Task<Void, Never>, timeout: TimeInterval) async -> Bool {
-        let first = FirstResult()
-        return await withCheckedContinuation { continuation in
-            Task {
-                await task.value
-                if first.claim() { continuation.resume(returning: true) }
-            }
-            Task {
-                try? await Task.sleep(nanoseconds: UInt64(timeout * 1_000_000_000))
-                if first.claim() { continuation.resume(returning: false) }
-            }
-        }
-    }
 }
 
-/// Lets exactly one of several racers resume a continuation.
-private final class FirstResult: @unchecked Sendable {
+/// SIGHUP, waited for by one task at a time: a request that arrives while nobody waits is
+/// kept for the next waiter; cancelling the waiting task ends its wait (false).
+///
+/// `@unchecked Sendable`: `pending` and `waiter` are only touched with `lock` held.
+final class ReloadSignal: @unchecked Sendable {
     private let lock = NSLock()
-    private var claimed = false
-    func claim() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if claimed { return false }
-        claimed = true
-        return true
-    }
-}
-
-/// SIGTERM/SIGINT/SIGHUP as an async sequence of events.
-final class SignalEvents: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private let stream: AsyncStream<AgentDaemon.Signal>
-    private var iterator: AsyncStream<AgentDaemon.Signal>.Iterator
+    private var pending = false
+    private var waiter: CheckedContinuation<Bool, Never>?
+    private let source: DispatchSourceSignal
 
     init() {
-        var continuation: AsyncStream<AgentDaemon.Signal>.Continuation!
-        stream = AsyncStream { continuation = $0 }
-        iterator = stream.makeAsyncIterator()
-        let queue = DispatchQueue(label: "enroll-agent.signals")
-        for (number, event) in [(SIGTERM, AgentDaemon.Signal.terminate), (SIGINT, .terminate), (SIGHUP, .reload)] {
-            signal(number, SIG_IGN)  // the dispatch source receives it instead
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [continuation] in continuation!.yield(event) }
-            source.resume()
-            sources.append(source)
+        signal(SIGHUP, SIG_IGN)  // the dispatch source receives it instead
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "enroll-agent.sighup"))
+        source.setEventHandler { [weak self] in self?.fire() }
+        source.resume()
+    }
+
+    /// True on SIGHUP, false when the waiting task was cancelled.
+    func wait() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                lock.lock()
+                if pending {
+                    pending = false
+                    lock.unlock()
+                    continuation.resume(returning: true)
+                } else if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: false)
+                } else {
+                    waiter = continuation
+                    lock.unlock()
+                }
+            }
+        } onCancel: {
+            resume(with: false)
         }
     }
 
-    func next() async -> AgentDaemon.Signal {
-        await iterator.next() ?? .terminate
+    private func fire() {
+        lock.lock()
+        if waiter == nil { pending = true }
+        lock.unlock()
+        resume(with: true)
+    }
+
+    private func resume(with value: Bool) {
+        lock.lock()
+        let continuation = waiter
+        waiter = nil
+        lock.unlock()
+        continuation?.resume(returning: value)
     }
 }
