@@ -87,5 +87,5 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
         ], path: "Tests/SCEPTestSupport"),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -72,7 +72,7 @@ enum StoreLayout {
 ///
 /// Opening a store changes nothing but missing directories; `init(readingFrom:)` opens it
 /// for reading only (`status`, `check-config`) and changes nothing at all.
-public final class ProfileStore {
+public final class ProfileStore: Sendable {
     /// The profile directory, `<state_dir>/<profile>`.
     public let directory: String
     /// False for a store opened with `init(readingFrom:)`: every mutating method then throws

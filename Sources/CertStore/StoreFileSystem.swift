@@ -14,7 +14,7 @@ public enum StoreItemKind: Sendable, Equatable {
 /// A seam so tests can inject failures (a full or read-only disk at the Nth step, or a
 /// "kill" after which nothing more happens) and check that the live generation survives.
 /// Every method throws `CertStoreError` with the path and a hint.
-public protocol StoreFileSystem {
+public protocol StoreFileSystem: Sendable {
     /// Replaces `path` atomically with `contents`: a temp file in the same directory created
     /// with O_EXCL and the final `mode` from the start, written, fsynced, renamed over `path`,
     /// then the directory fsynced. Readers see the old file or the new one, never a part.

@@ -60,7 +60,8 @@ func symlinkTarget(_ path: String) -> String? {
 /// read-only disk (`.once`) or a process killed at that instant (`.killed`: that operation
 /// and every later mutation fail, so nothing more reaches the disk; a killed file write
 /// leaves a half-written temp file behind as a real kill could).
-final class FaultyFileSystem: StoreFileSystem {
+/// `@unchecked Sendable`: used from one test thread at a time.
+final class FaultyFileSystem: StoreFileSystem, @unchecked Sendable {
     enum Failure { case once, killed }
 
     private let real = POSIXFileSystem()

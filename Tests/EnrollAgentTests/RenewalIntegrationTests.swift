@@ -25,7 +25,7 @@ final class ImmediateSleeper: Sleeper, @unchecked Sendable {
     private var recorded: [Double] = []
     var sleeps: [Double] { lock.lock(); defer { lock.unlock() }; return recorded }
     func sleep(seconds: Double) async throws {
-        lock.lock(); recorded.append(seconds); lock.unlock()
+        lock.withLock { recorded.append(seconds) }
         try Task.checkCancellation()
     }
 }

@@ -223,7 +223,7 @@ private final class SleepRecorder: Sleeper, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [Double] = []
     var delays: [Double] { lock.lock(); defer { lock.unlock() }; return recorded }
-    func sleep(seconds: Double) async throws { lock.lock(); recorded.append(seconds); lock.unlock() }
+    func sleep(seconds: Double) async throws { lock.withLock { recorded.append(seconds) } }
 }
 
 private enum PeerRequirementOrSkipSCEP {

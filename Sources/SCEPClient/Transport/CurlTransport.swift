@@ -188,19 +188,24 @@ private final class TransferCancellation: Sendable {
     private let cancelled = Atomic<Bool>(false)
     /// The multi handle while the transfer runs (curl_multi_wakeup is the one libcurl call
     /// that may come from another thread).
-    private let waiting = Mutex<UnsafeMutableRawPointer?>(nil)
+    private let waiting = Mutex<MultiHandle?>(nil)
+
+    /// `@unchecked Sendable`: the pointer is only handed to curl_multi_wakeup, which libcurl
+    /// documents as safe to call from any thread, and only while the Mutex says it is attached.
+    private struct MultiHandle: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
 
     var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 
     func cancel() {
         cancelled.store(true, ordering: .releasing)
         waiting.withLock { multi in
-            if let multi { _ = curl_multi_wakeup(multi) }
+            if let multi { _ = curl_multi_wakeup(multi.pointer) }
         }
     }
 
     func attach(_ multi: UnsafeMutableRawPointer) {
-        waiting.withLock { $0 = multi }
+        let handle = MultiHandle(pointer: multi)
+        waiting.withLock { $0 = handle }
         // Cancelled between the check before the transfer and now: the wakeup is kept for
         // the first wait.
         if isCancelled { _ = curl_multi_wakeup(multi) }

@@ -69,6 +69,7 @@ public struct SystemSleeper: Sleeper {
 }
 
 /// A Dispatch timer whose continuation is resumed exactly once: by firing or by cancellation.
+/// `@unchecked Sendable`: `continuation`, `source` and `cancelled` are only touched with `lock` held.
 private final class OneShotTimer: @unchecked Sendable {
     private let lock = NSLock()
     private var continuation: CheckedContinuation<Void, Error>?
