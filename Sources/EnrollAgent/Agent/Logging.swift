@@ -19,10 +19,10 @@ struct StderrLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
         var merged = metadata
-        if let explicit { merged.merge(explicit) { _, new in new } }
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        let level = event.level, message = event.message
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(ServerText.escaped("\($0.value)"))" }.joined(separator: " ")
         // One event, one line: whatever a server put into a subject or an error text
         // cannot start a line of its own.
