@@ -35,6 +35,9 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "CertStore", dependencies: ["EnrollmentPlan"]),
+        // The configuration's TOML subset, with a line for every value (so every config
+        // problem names its line) and bounded nesting.
+        .target(name: "TOML"),
         // Pure renewal-time arithmetic (no I/O), shared by the agent and the fleet simulation.
         .target(name: "Renewal"),
         // The enrollment state machine, pure: the persisted phase, the one transaction
@@ -47,7 +50,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "EnrollAgent", dependencies: [
-            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "EnrollmentPlan", "CLinux",
+            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "EnrollmentPlan", "TOML", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -60,6 +63,7 @@ let package = Package(
         .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "TestSupport"]),
         .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "EnrollmentPlan", "TestSupport"]),
         .testTarget(name: "RenewalTests", dependencies: ["Renewal"]),
+        .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "EnrollmentPlanTests", dependencies: ["EnrollmentPlan", "Renewal"]),
         .testTarget(name: "SCEPClientTests", dependencies: [
             "SCEPClient", "TPMKeys", "TestSupport", "SCEPTestSupport",

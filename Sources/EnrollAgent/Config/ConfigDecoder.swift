@@ -1,4 +1,5 @@
 import Foundation
+import TOML
 
 extension AgentConfig {
     /// Reads and validates the configuration file at `path`.

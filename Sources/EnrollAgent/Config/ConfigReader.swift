@@ -1,4 +1,5 @@
 import Foundation
+import TOML
 
 /// Collects problems while the configuration is decoded, so that all are reported at once.
 final class ProblemCollector {

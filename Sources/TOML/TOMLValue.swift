@@ -2,8 +2,8 @@ import Foundation
 
 /// A value read from a TOML document, with the 1-based line on which it starts
 /// (so that every configuration problem can point at a line).
-struct TOMLValue: Equatable {
-    enum Kind: Equatable {
+public struct TOMLValue: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
         case string(String)
         case integer(Int)
         case boolean(Bool)
@@ -14,16 +14,16 @@ struct TOMLValue: Equatable {
         case tableArray([TOMLTable])
     }
 
-    var kind: Kind
-    var line: Int
+    public var kind: Kind
+    public var line: Int
 
-    init(_ kind: Kind, line: Int) {
+    public init(_ kind: Kind, line: Int) {
         self.kind = kind
         self.line = line
     }
 
     /// "a string", "an integer", ... for messages such as "expected a string, got an integer".
-    var typeDescription: String {
+    public var typeDescription: String {
         switch kind {
         case .string: return "a string"
         case .integer: return "an integer"
@@ -34,41 +34,41 @@ struct TOMLValue: Equatable {
         }
     }
 
-    var stringValue: String? {
+    public var stringValue: String? {
         if case .string(let value) = kind { return value }
         return nil
     }
 
-    var integerValue: Int? {
+    public var integerValue: Int? {
         if case .integer(let value) = kind { return value }
         return nil
     }
 
-    var booleanValue: Bool? {
+    public var booleanValue: Bool? {
         if case .boolean(let value) = kind { return value }
         return nil
     }
 
-    var arrayValue: [TOMLValue]? {
+    public var arrayValue: [TOMLValue]? {
         if case .array(let value) = kind { return value }
         return nil
     }
 
-    var tableValue: TOMLTable? {
+    public var tableValue: TOMLTable? {
         if case .table(let value) = kind { return value }
         return nil
     }
 
-    var tableArrayValue: [TOMLTable]? {
+    public var tableArrayValue: [TOMLTable]? {
         if case .tableArray(let value) = kind { return value }
         return nil
     }
 }
 
 /// A TOML table: keys in document order, each with its value.
-struct TOMLTable: Equatable {
+public struct TOMLTable: Equatable, Sendable {
     /// How the table came to exist; TOML allows some redefinitions and forbids others.
-    enum Origin: Equatable {
+    public enum Origin: Equatable, Sendable {
         /// Defined by a `[name]` header.
         case header
         /// Created as the parent of a header (`[a.b]` creates `a`); a later `[a]` may still define it.
@@ -81,61 +81,66 @@ struct TOMLTable: Equatable {
         case arrayElement
     }
 
-    private(set) var keys: [String] = []
+    public private(set) var keys: [String] = []
     private var values: [String: TOMLValue] = [:]
     /// Line of the header (or of the first key) that created the table; 0 for the document root.
-    var line: Int
-    var origin: Origin
+    public var line: Int
+    public var origin: Origin
 
-    init(line: Int, origin: Origin) {
+    public init(line: Int, origin: Origin) {
         self.line = line
         self.origin = origin
     }
 
-    subscript(key: String) -> TOMLValue? {
+    public subscript(key: String) -> TOMLValue? {
         values[key]
     }
 
     /// The entries in document order.
-    var entries: [(key: String, value: TOMLValue)] {
+    public var entries: [(key: String, value: TOMLValue)] {
         keys.compactMap { key in values[key].map { (key, $0) } }
     }
 
-    var isEmpty: Bool { keys.isEmpty }
+    public var isEmpty: Bool { keys.isEmpty }
 
     /// Sets `value` for `key`, keeping the key's original position when it already exists.
-    mutating func set(_ key: String, _ value: TOMLValue) {
+    public mutating func set(_ key: String, _ value: TOMLValue) {
         if values.updateValue(value, forKey: key) == nil {
             keys.append(key)
         }
     }
 
-    static func == (lhs: TOMLTable, rhs: TOMLTable) -> Bool {
+    public static func == (lhs: TOMLTable, rhs: TOMLTable) -> Bool {
         lhs.keys == rhs.keys && lhs.values == rhs.values && lhs.line == rhs.line && lhs.origin == rhs.origin
     }
 }
 
 /// A TOML syntax error: the line and what was expected there.
-struct TOMLSyntaxError: Error, Equatable, CustomStringConvertible {
-    var line: Int
-    var message: String
+public struct TOMLSyntaxError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var line: Int
+    public var message: String
 
-    var description: String { "line \(line): \(message)" }
+    public init(line: Int, message: String) {
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "line \(line): \(message)" }
 }
 
 /// All syntax errors found in a document (the parser resumes at the next line after each).
-struct TOMLSyntaxErrors: Error, Equatable, CustomStringConvertible {
-    var errors: [TOMLSyntaxError]
+public struct TOMLSyntaxErrors: Error, Equatable, CustomStringConvertible, Sendable {
+    public var errors: [TOMLSyntaxError]
 
-    var description: String { errors.map(\.description).joined(separator: "\n") }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
 }
 
 /// A parsed TOML document (the subset the agent's configuration uses; see `TOMLParser`).
-struct TOMLDocument: Equatable {
-    var root: TOMLTable
+public struct TOMLDocument: Equatable, Sendable {
+    public var root: TOMLTable
 
     /// Parses `text`, throwing `TOMLSyntaxErrors` with every syntax error found.
-    static func parse(_ text: String) throws -> TOMLDocument {
+    public static func parse(_ text: String) throws -> TOMLDocument {
         let (document, errors) = parseCollectingErrors(text)
         if !errors.isEmpty {
             throw TOMLSyntaxErrors(errors: errors)
@@ -144,14 +149,14 @@ struct TOMLDocument: Equatable {
     }
 
     /// Parses `text`, returning what could be read together with every syntax error.
-    static func parseCollectingErrors(_ text: String) -> (TOMLDocument, [TOMLSyntaxError]) {
+    public static func parseCollectingErrors(_ text: String) -> (TOMLDocument, [TOMLSyntaxError]) {
         var parser = TOMLParser(text)
         return parser.parse()
     }
 }
 
 /// Renders a key path the way it would be written in TOML (`a.b`, `a."odd key"`).
-func tomlKeyPath(_ components: [String]) -> String {
+public func tomlKeyPath(_ components: [String]) -> String {
     components.map { component -> String in
         let isBare = !component.isEmpty && component.unicodeScalars.allSatisfy(TOMLParser.isBareKeyScalar)
         if isBare { return component }

@@ -1,6 +1,5 @@
-import TestSupport
 import XCTest
-@testable import EnrollAgent
+@testable import TOML
 
 final class TOMLParserTests: XCTestCase {
     private func parse(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> TOMLTable {
@@ -328,42 +327,6 @@ final class TOMLParserTests: XCTestCase {
             let (_, errors) = TOMLDocument.parseCollectingErrors("ok = 1\n\(text)\nlast = 1\n")
             XCTAssertEqual(errors.map(\.line), [2], "\(text.prefix(20))…: \(errors.prefix(3))")
             XCTAssertTrue(errors.first?.message.contains("\(Self.limit)") ?? false, "\(errors.prefix(1))")
-        }
-    }
-
-    func testAnOversizeConfigurationFileIsRefusedBeforeParsing() throws {
-        let directory = try TemporaryDirectory(prefix: "config-size")
-        defer { directory.remove() }
-        let limit = AgentConfig.maximumFileBytes
-        XCTAssertEqual(limit, 1 << 20)
-
-        // Exactly at the limit: read and parsed (it holds no profile, so it is invalid, not unreadable).
-        let atLimit = directory.appending("at-limit.toml")
-        let comment = "# padding\n"
-        var text = String(repeating: comment, count: limit / comment.utf8.count)
-        text += String(repeating: "#", count: limit - text.utf8.count - 1) + "\n"
-        XCTAssertEqual(text.utf8.count, limit)
-        try text.write(toFile: atLimit, atomically: false, encoding: .utf8)
-        XCTAssertThrowsError(try AgentConfig.load(path: atLimit)) { error in
-            guard case .invalid? = error as? ConfigError else { return XCTFail("\(error)") }
-        }
-
-        let oversize = directory.appending("oversize.toml")
-        try (text + "#\n").write(toFile: oversize, atomically: false, encoding: .utf8)
-        XCTAssertThrowsError(try AgentConfig.load(path: oversize)) { error in
-            guard case .unreadable(let path, let reason)? = error as? ConfigError else { return XCTFail("\(error)") }
-            XCTAssertEqual(path, oversize)
-            XCTAssertTrue(reason.contains("\(limit + 2) bytes"), reason)
-            XCTAssertTrue(reason.contains("at most \(limit) bytes"), reason)
-            XCTAssertTrue(reason.contains("--config"), reason)
-        }
-    }
-
-    /// A device (or a pipe) has no size to stat: reading stops one byte past the limit.
-    func testAnEndlessFileIsRefusedWithoutReadingItAll() {
-        XCTAssertThrowsError(try AgentConfig.load(path: "/dev/zero")) { error in
-            guard case .unreadable(_, let reason)? = error as? ConfigError else { return XCTFail("\(error)") }
-            XCTAssertTrue(reason.contains("larger than the limit"), reason)
         }
     }
 

@@ -1,0 +1,1 @@
+../../../Sources/EnrollAgent/Request/TextTemplate.swift
