@@ -71,29 +71,13 @@ extension AgentConfig {
 final class ConfigDecoder {
     let problems = ProblemCollector()
 
-    static let rootKeys = ["state_dir", "profile"]
-    static let profileKeys = [
-        "name", "scep_url", "ca_pin_file", "ca_pin_sha256", "subject",
-        "san_upn", "san_dns", "san_email", "san_uri",
-        "key_storage", "key_type", "key_bits", "tcti", "key_usage", "extended_key_usage",
-        "certificate_policies", "renew_before", "renew_jitter", "renewal_mode", "reuse_key",
-        "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval", "pending_max_age",
-        "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
-    ]
-    static let challengeKeysBySource: [(source: String, keys: [String])] = [
-        ("endpoint", ["url", "token_file"]),
-        ("file", ["file"]),
-        ("command", ["command"]),
-        ("none", []),
-    ]
-
     /// Profile names seen so far, with the line of their `name` key.
     private var profileNames: [String: Int] = [:]
 
     /// The configuration, or nil when there were errors (see `problems`).
     func decode(_ document: TOMLDocument) -> AgentConfig? {
         let root = ConfigTableReader(table: document.root, scope: .root, problems: problems)
-        root.reportUnknownKeys(known: Self.rootKeys)
+        root.reportUnknownKeys(known: RootKeys.names)
 
         var stateDirectory = AgentConfig.defaultStateDirectory
         if let path = root.absolutePath("state_dir") {
@@ -133,33 +117,23 @@ final class ConfigDecoder {
         let scope = name.map { ConfigScope(profileLabel: "profile \"\($0)\"", keyPrefix: "profile.\($0).") }
             ?? ConfigScope(profileLabel: "profile #\(number)", keyPrefix: "profile[\(number)].")
         let reader = ConfigTableReader(table: table, scope: scope, problems: problems)
-        reader.reportUnknownKeys(known: Self.profileKeys)
+        reader.reportUnknownKeys(known: ProfileKeys.names)
 
-        let scepURL = decodeSCEPURL(reader)
-        let caPin = decodePin(reader)
+        var profile = ProfileConfig(name: name ?? "", scepURL: URL(fileURLWithPath: "/"),
+                                    caPin: CAPinConfig(), challenge: .noChallenge)
+        for key in ProfileKeys.all {
+            key.decode(reader, &profile)
+        }
+        checkPin(reader, profile.caPin)
         let variables = decodeVariables(reader)
         let challenge = decodeChallenge(reader)
-        let subject = decodeSubject(reader)
-        let sans = SubjectAlternativeNameTemplates(
-            upn: decodeTemplates(reader, "san_upn"),
-            dns: decodeTemplates(reader, "san_dns"),
-            email: decodeTemplates(reader, "san_email"),
-            uri: decodeTemplates(reader, "san_uri"))
-        if let challenge, let variables, let subject {
-            checkTemplateVariables(reader, subject: subject, sans: sans, variables: variables, challenge: challenge)
-        }
-
-        var profile = ProfileConfig(
-            name: name ?? "",
-            scepURL: scepURL ?? URL(fileURLWithPath: "/"),
-            caPin: caPin ?? CAPinConfig(),
-            challenge: challenge ?? .noChallenge)
-        profile.subjectTemplate = subject ?? ProfileConfig.defaultSubject
-        profile.subjectAlternativeNames = sans
         profile.variables = variables ?? [:]
-        decodeKeySettings(reader, into: &profile)
-        decodeCertificateContents(reader, into: &profile)
-        decodeProtocolSettings(reader, into: &profile)
+        profile.challenge = challenge ?? .noChallenge
+        if let challenge, let variables {
+            checkTemplateVariables(reader, subject: profile.subjectTemplate, sans: profile.subjectAlternativeNames,
+                                   variables: variables, challenge: challenge)
+        }
+        checkPolling(reader, profile)
         profile.sourceLines = Self.sourceLines(of: table)
 
         guard problems.errorCount == errorsBefore, name != nil else { return nil }
@@ -197,102 +171,21 @@ final class ConfigDecoder {
         return name
     }
 
-    private func decodeSCEPURL(_ reader: ConfigTableReader) -> URL? {
-        guard let (text, line) = reader.string("scep_url") else {
-            if reader.table["scep_url"] == nil {
-                reader.reportMissing("scep_url", "expected the SCEP server URL, e.g. scep_url = \"https://scep.example.com/scep\"")
-            }
-            return nil
-        }
-        do {
-            return try ConfigURL.parseHTTP(text, allowQuery: false)
-        } catch {
-            reader.report("scep_url", line: line, Self.message(error))
-            return nil
-        }
-    }
-
-    private func decodePin(_ reader: ConfigTableReader) -> CAPinConfig? {
-        let file = reader.absolutePath("ca_pin_file")
-        var fingerprints: [String] = []
-        var fingerprintsValid = true
-        if let (values, _) = reader.stringArray("ca_pin_sha256", acceptSingleString: true) {
-            for (text, line) in values {
-                do {
-                    let normalized = try CAPinFingerprint.normalize(text)
-                    if !fingerprints.contains(normalized) { fingerprints.append(normalized) }
-                } catch {
-                    reader.report("ca_pin_sha256", line: line, Self.message(error))
-                    fingerprintsValid = false
-                }
-            }
-        } else if reader.table["ca_pin_sha256"] != nil {
-            fingerprintsValid = false
-        }
-        let fileGiven = reader.table["ca_pin_file"] != nil
-        if !fileGiven, fingerprints.isEmpty, fingerprintsValid {
-            if let value = reader.table["ca_pin_sha256"] {
+    /// At least one pin: a file, or a non-empty list of fingerprints.
+    private func checkPin(_ reader: ConfigTableReader, _ pin: CAPinConfig) {
+        guard reader.table["ca_pin_file"] == nil else { return }
+        if let value = reader.table["ca_pin_sha256"] {
+            if value.arrayValue?.isEmpty == true {
                 reader.report("ca_pin_sha256", line: value.line,
                               "the list is empty; give at least one SHA-256 fingerprint or set ca_pin_file")
-            } else {
-                reader.reportMissing("ca_pin_file",
-                                     "the issuing CA must be pinned: set ca_pin_file (PEM) and/or ca_pin_sha256 (SHA-256 fingerprint)")
             }
-            return nil
+        } else {
+            reader.reportMissing("ca_pin_file",
+                                 "the issuing CA must be pinned: set ca_pin_file (PEM) and/or ca_pin_sha256 (SHA-256 fingerprint)")
         }
-        guard fingerprintsValid, !fileGiven || file != nil else { return nil }
-        guard let raFingerprints = decodeFingerprintList(reader, "ra_pin_sha256") else { return nil }
-        return CAPinConfig(file: file, sha256Fingerprints: fingerprints, raSHA256Fingerprints: raFingerprints)
-    }
-
-    /// A string or list of SHA-256 fingerprints (any case, colons allowed); nil after a problem.
-    private func decodeFingerprintList(_ reader: ConfigTableReader, _ key: String) -> [String]? {
-        guard reader.table[key] != nil else { return [] }
-        guard let (values, _) = reader.stringArray(key, acceptSingleString: true) else { return nil }
-        var fingerprints: [String] = []
-        var valid = true
-        for (text, line) in values {
-            do {
-                let normalized = try CAPinFingerprint.normalize(text)
-                if !fingerprints.contains(normalized) { fingerprints.append(normalized) }
-            } catch {
-                reader.report(key, line: line, Self.message(error))
-                valid = false
-            }
-        }
-        return valid ? fingerprints : nil
     }
 
     // MARK: - Templates
-
-    private func decodeSubject(_ reader: ConfigTableReader) -> String? {
-        guard reader.table["subject"] != nil else { return ProfileConfig.defaultSubject }
-        guard let (subject, line) = reader.string("subject") else { return nil }
-        do {
-            let template = try TextTemplate(subject)
-            // Render with a neutral value to check the DN's shape now rather than at enrollment.
-            let sample = Dictionary(uniqueKeysWithValues: template.variableNames.map { ($0, "x") })
-            _ = try SubjectName.parse(try template.render(sample))
-            return subject
-        } catch {
-            reader.report("subject", line: line, Self.message(error))
-            return nil
-        }
-    }
-
-    private func decodeTemplates(_ reader: ConfigTableReader, _ key: String) -> [String] {
-        guard let (values, _) = reader.stringArray(key, acceptSingleString: true) else { return [] }
-        var templates: [String] = []
-        for (text, line) in values {
-            do {
-                _ = try TextTemplate(text)
-                templates.append(text)
-            } catch {
-                reader.report(key, line: line, Self.message(error))
-            }
-        }
-        return templates
-    }
 
     /// Without an endpoint, the variables are known now: report the ones no one defines.
     private func checkTemplateVariables(_ reader: ConfigTableReader, subject: String,
@@ -346,9 +239,9 @@ final class ConfigDecoder {
         }
         guard let table = profileReader.table("challenge") else { return nil }
         let reader = ConfigTableReader(table: table, scope: profileReader.scope.nested("challenge"), problems: problems)
-        let allKeys = ["source"] + Self.challengeKeysBySource.flatMap(\.keys)
+        let allKeys = ChallengeKeys.names
         reader.reportUnknownKeys(known: allKeys)
-        let sources = Self.challengeKeysBySource.map(\.source)
+        let sources = ChallengeKeys.sources.map(\.name)
 
         guard let (source, sourceLine) = reader.string("source") else {
             if table["source"] == nil {
@@ -356,12 +249,12 @@ final class ConfigDecoder {
             }
             return nil
         }
-        guard let used = Self.challengeKeysBySource.first(where: { $0.source == source }) else {
+        guard let used = ChallengeKeys.source(named: source)?.keys.map(\.name) else {
             reader.report("source", line: sourceLine,
                           "expected \(ConfigTableReader.choiceList(sources)), got \"\(source)\"\(didYouMean(source, among: sources))")
             return nil
         }
-        for (key, value) in table.entries where key != "source" && allKeys.contains(key) && !used.keys.contains(key) {
+        for (key, value) in table.entries where key != "source" && allKeys.contains(key) && !used.contains(key) {
             reader.report(key, line: value.line, "not used with source = \"\(source)\"; remove it or change source")
         }
 
@@ -414,129 +307,13 @@ final class ConfigDecoder {
         }
     }
 
-    // MARK: - Key, certificate contents, protocol
+    // MARK: - Checks across keys
 
-    private func decodeKeySettings(_ reader: ConfigTableReader, into profile: inout ProfileConfig) {
-        if let storage = reader.enumeration("key_storage", KeyStoragePolicy.self) {
-            profile.keyStorage = storage
-        }
-        if let (type, line) = reader.string("key_type") {
-            if let algorithm = KeyAlgorithm(rawValue: type) {
-                profile.keyType = algorithm
-            } else {
-                reader.report("key_type", line: line, "only \"rsa\" is supported for now, got \"\(type)\"")
-            }
-        }
-        if let (bits, line) = reader.integer("key_bits") {
-            if bits == 2048 || bits == 3072 {
-                profile.keyBits = bits
-            } else {
-                reader.report("key_bits", line: line, "expected 2048 or 3072, got \(bits)")
-            }
-        }
-        if let (tcti, line) = reader.string("tcti") {
-            if tcti.trimmingCharacters(in: .whitespaces).isEmpty {
-                reader.report("tcti", line: line,
-                              "expected a TCTI such as \"device:/dev/tpmrm0\" or \"swtpm:host=127.0.0.1,port=2321\", got an empty string")
-            } else {
-                profile.tcti = tcti
-            }
-        }
-        if let reuse = reader.boolean("reuse_key") {
-            profile.reuseKey = reuse
-        }
-    }
-
-    private func decodeCertificateContents(_ reader: ConfigTableReader, into profile: inout ProfileConfig) {
-        if let (values, line) = reader.stringArray("key_usage") {
-            var usages: [RequestedKeyUsage] = []
-            let choices = RequestedKeyUsage.allCases.map(\.rawValue)
-            for (text, elementLine) in values {
-                guard let usage = RequestedKeyUsage(rawValue: text) else {
-                    reader.report("key_usage", line: elementLine,
-                                  "expected \(ConfigTableReader.choiceList(choices)), got \"\(text)\"\(didYouMean(text, among: choices))")
-                    continue
-                }
-                if !usages.contains(usage) { usages.append(usage) }
-            }
-            if values.isEmpty {
-                reader.report("key_usage", line: line, "expected at least one of \(ConfigTableReader.choiceList(choices))")
-            } else if usages.count == Set(values.map(\.0)).count {
-                profile.keyUsage = usages
-            }
-        }
-        if let (values, _) = reader.stringArray("extended_key_usage") {
-            var oids: [String] = []
-            let names = ExtendedKeyUsageSpec.namedOIDs.map(\.name)
-            for (text, line) in values {
-                let oid = ExtendedKeyUsageSpec.namedOIDs.first { $0.name.caseInsensitiveCompare(text) == .orderedSame }?.oid
-                    ?? (ObjectIdentifierText.isValid(text) ? text : nil)
-                guard let oid else {
-                    reader.report("extended_key_usage", line: line,
-                                  "expected one of \(names.joined(separator: ", ")) or a dotted OID, got \"\(text)\"\(didYouMean(text, among: names))")
-                    continue
-                }
-                if !oids.contains(oid) { oids.append(oid) }
-            }
-            profile.extendedKeyUsage = ExtendedKeyUsageSpec(oids: oids)
-        }
-        if let (values, _) = reader.stringArray("certificate_policies") {
-            var policies: [String] = []
-            for (text, line) in values {
-                guard ObjectIdentifierText.isValid(text) else {
-                    reader.report("certificate_policies", line: line,
-                                  "expected a dotted OID such as \"1.3.6.1.4.1.311.21.8.1\", got \"\(text)\"")
-                    continue
-                }
-                if !policies.contains(text) { policies.append(text) }
-            }
-            profile.certificatePolicies = policies
-        }
-    }
-
-    private func decodeProtocolSettings(_ reader: ConfigTableReader, into profile: inout ProfileConfig) {
-        profile.renewBefore = reader.duration("renew_before")
-        profile.renewJitter = reader.duration("renew_jitter", allowZero: true)
-        if let mode = reader.enumeration("renewal_mode", RenewalMode.self) {
-            profile.renewalMode = mode
-        }
-        if let weak = reader.boolean("allow_weak_algorithms") {
-            profile.allowWeakAlgorithms = weak
-        }
-        if let cipher = reader.enumeration("content_encryption", ContentEncryption.self) {
-            profile.contentEncryption = cipher
-        }
-        if let maxWait = reader.duration("poll_max_wait") {
-            profile.pollMaxWait = maxWait
-        }
-        if let interval = reader.duration("poll_initial_interval") {
-            profile.pollInitialInterval = interval
-        }
-        if let maxAge = reader.duration("pending_max_age") {
-            profile.pendingMaxAge = maxAge
-        }
-        if profile.pollInitialInterval > profile.pollMaxWait {
-            let line = reader.table["poll_initial_interval"]?.line ?? reader.table["poll_max_wait"]?.line
-            reader.report("poll_initial_interval", line: line,
-                          "must not exceed poll_max_wait (\(ConfigDuration.format(profile.pollMaxWait))), got \(ConfigDuration.format(profile.pollInitialInterval))")
-        }
-        if let timeout = reader.duration("http_timeout") {
-            profile.httpTimeout = timeout
-        }
-        profile.tlsCAFile = reader.absolutePath("tls_ca_file")
-        if let argv = reader.argv("post_install", allowEmpty: true) {
-            profile.postInstall = argv
-        }
-        if let (names, _) = reader.stringArray("hook_environment") {
-            for (name, line) in names {
-                if EnvironmentName.isValid(name) {
-                    if !profile.hookEnvironment.contains(name) { profile.hookEnvironment.append(name) }
-                } else {
-                    reader.report("hook_environment", line: line,
-                                  "expected an environment variable name (letters, digits and '_', not starting with a digit), got \"\(name)\"")
-                }
-            }
-        }
+    private func checkPolling(_ reader: ConfigTableReader, _ profile: ProfileConfig) {
+        guard profile.pollInitialInterval > profile.pollMaxWait else { return }
+        let line = reader.table["poll_initial_interval"]?.line ?? reader.table["poll_max_wait"]?.line
+        reader.report("poll_initial_interval", line: line,
+                      "must not exceed poll_max_wait (\(ConfigDuration.format(profile.pollMaxWait))), got \(ConfigDuration.format(profile.pollInitialInterval))")
     }
 
     // MARK: - Helpers
@@ -553,7 +330,7 @@ final class ConfigDecoder {
         return lines
     }
 
-    private static func message(_ error: Error) -> String {
+    static func message(_ error: Error) -> String {
         switch error {
         case let error as InvalidConfigValue: return error.message
         case let error as TemplateError: return error.reasonDescription

@@ -97,7 +97,7 @@ final class ConfigValueParsersTests: XCTestCase {
     func testSuggestions() {
         XCTAssertEqual(didYouMean("tmp", among: ["tpm", "tpm-preferred", "software"]), "; did you mean \"tpm\"?")
         XCTAssertEqual(didYouMean("hsm", among: ["tpm", "tpm-preferred", "software"]), "")
-        XCTAssertEqual(didYouMean("key_bit", among: ConfigDecoder.profileKeys), "; did you mean \"key_bits\"?")
+        XCTAssertEqual(didYouMean("key_bit", among: ProfileKeys.names), "; did you mean \"key_bits\"?")
         XCTAssertEqual(editDistance("clientAuht", "clientAuth"), 1)
         XCTAssertEqual(editDistance("", "abc"), 3)
     }
@@ -108,7 +108,7 @@ final class ConfigValueParsersTests: XCTestCase {
     func testALongUnknownKeyIsRefusedQuickly() {
         let started = ContinuousClock.now
         let key = String(repeating: "k", count: 200_000)
-        XCTAssertEqual(didYouMean(key, among: ConfigDecoder.profileKeys), "")
+        XCTAssertEqual(didYouMean(key, among: ProfileKeys.names), "")
         guard case .failure(let error) = AgentConfig.decode("[[profile]]\nname = \"a\"\n\(key) = 1\nkey_storag = \"tpm\"\n", path: "config.toml") else {
             return XCTFail("a config with an unknown key was accepted")
         }

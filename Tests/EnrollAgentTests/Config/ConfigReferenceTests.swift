@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+@testable import EnrollAgent
+
+/// The key declarations drive the decoder and the documentation: these tests fail when the
+/// generated files drift, or when a declaration says something the decoder does not do.
+final class ConfigReferenceTests: XCTestCase {
+    private static let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    private static let regenerate = "run scripts/generate-config-docs.sh and commit the result"
+
+    func testTheExampleFileIsTheGeneratedOne() throws {
+        let file = try String(contentsOf: Self.repository.appendingPathComponent("packaging/config.example.toml"), encoding: .utf8)
+        XCTAssertEqual(file, ConfigReference.exampleFile(), "packaging/config.example.toml drifted; \(Self.regenerate)")
+    }
+
+    func testTheReadmeTableIsTheGeneratedOne() throws {
+        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let table = ConfigReference.markdownTable()
+        let replaced = try XCTUnwrap(ConfigReference.replacingMarkdownTable(in: readme, with: table),
+                                     "README.md has no config-keys markers")
+        XCTAssertEqual(replaced, readme, "the README key table drifted; \(Self.regenerate)")
+    }
+
+    /// The example is a configuration the agent accepts, and it shows every key it does not omit.
+    func testTheExampleDecodesAndShowsTheKeys() throws {
+        let config = try AgentConfig.parse(ConfigReference.exampleFile(), path: "config.example.toml")
+        XCTAssertEqual(config.profiles.map(\.name), ["device"])
+        XCTAssertEqual(config.warnings, [])
+        let example = ConfigReference.exampleFile()
+        for key in ProfileKeys.all where key.example != .omitted {
+            XCTAssertTrue(example.contains("\n\(key.name) = ") || example.contains("\n# \(key.name) = "), key.name)
+        }
+        for key in ChallengeKeys.names {
+            XCTAssertTrue(example.contains("\(key) = "), key)
+        }
+    }
+
+    /// A documented default is the real one: writing it out decodes to the same profile as
+    /// leaving the key out.
+    func testEveryDocumentedDefaultIsWhatTheDecoderUses() throws {
+        let withDefaults = ProfileKeys.all.compactMap { key -> (String, String)? in
+            guard case .value(let text) = key.defaultValue else { return nil }
+            return (key.name, text)
+        }
+        XCTAssertGreaterThanOrEqual(withDefaults.count, 15)
+        let implicit = try Self.profile(extra: "")
+        for (name, text) in withDefaults {
+            let explicit = try Self.profile(extra: "\(name) = \(text)\n")
+            var comparable = explicit
+            comparable.sourceLines = implicit.sourceLines
+            XCTAssertEqual(comparable, implicit, "\(name) = \(text) is documented as the default but decodes differently")
+        }
+    }
+
+    /// Every declared key is accepted (not reported as unknown), and a near miss is offered it.
+    func testEveryDeclaredKeyIsKnownToTheDecoder() {
+        for key in ProfileKeys.names {
+            XCTAssertEqual(didYouMean(key + "x", among: ProfileKeys.names), "; did you mean \"\(key)\"?", key)
+        }
+        let text = Self.minimalProfile.replacingOccurrences(of: "[profile.challenge]", with: "key_bitz = 2048\n[profile.challenge]")
+        let unknown = AgentConfig.decode(text)
+        guard case .failure(let error) = unknown else { return XCTFail("an unknown key was accepted") }
+        XCTAssertTrue(error.problems.contains { $0.message.contains("did you mean \"key_bits\"") }, "\(error.problems)")
+    }
+
+    func testThePlainListNamesEveryKey() {
+        let list = ConfigReference.plainList()
+        for key in RootKeys.names { XCTAssertTrue(list.contains("\n\(key)  (") || list.hasPrefix("\(key)  ("), key) }
+        for key in ProfileKeys.names { XCTAssertTrue(list.contains("profile.\(key)  ("), key) }
+        for key in ChallengeKeys.names { XCTAssertTrue(list.contains("profile.challenge.\(key)  ("), key) }
+    }
+
+    func testChallengeSourcesUseOnlyDeclaredKeys() {
+        for source in ChallengeKeys.sources {
+            for (key, _) in source.keys {
+                XCTAssertTrue(ChallengeKeys.names.contains(key), "\(source.name) uses undeclared \(key)")
+            }
+        }
+    }
+
+    private static let minimalProfile = """
+        [[profile]]
+        name = "device"
+        scep_url = "https://scep.example.com/scep"
+        ca_pin_sha256 = "\(String(repeating: "ab", count: 32))"
+        [profile.challenge]
+        source = "none"
+
+        """
+
+    private static func profile(extra: String) throws -> ProfileConfig {
+        // Keys before the [profile.challenge] header belong to the profile.
+        let text = minimalProfile.replacingOccurrences(of: "[profile.challenge]", with: extra + "[profile.challenge]")
+        let config = try AgentConfig.parse(text)
+        return try XCTUnwrap(config.profiles.first)
+    }
+}
