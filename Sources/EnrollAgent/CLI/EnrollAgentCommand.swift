@@ -61,7 +61,7 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as AgentError {
-        FileHandle.standardError.write(Data("error: \(ServerText.escaped(error.message))\n".utf8))
+        FileHandle.standardError.write(Data(AgentLogging.format.line(.error, error.message).utf8))
         throw ExitCode(error.exitCode)
     }
 }
