@@ -75,6 +75,7 @@ let package = Package(
             "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "EnrollmentPlan", "Renewal", "TestSupport", "SCEPTestSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Benchmarks (not shipped): the TPM key operations through our own code.
         .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys", "COpenSSL"], path: "benchmarks/TPMKeysBench"),

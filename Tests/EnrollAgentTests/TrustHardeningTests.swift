@@ -113,7 +113,8 @@ final class TrustHardeningTests: XCTestCase {
             .split(separator: "\n").compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) })
         // The shell adds PWD (and may add SHLVL / _); nothing of the agent's own environment.
         XCTAssertEqual(names.subtracting(["PWD", "SHLVL", "_", "OLDPWD"]),
-                       ["PATH", "HTTPS_PROXY", "ENROLL_AGENT_PROFILE", "ENROLL_AGENT_CERTIFICATE", "ENROLL_AGENT_KEY", "ENROLL_AGENT_FULLCHAIN"])
+                       ["PATH", "HTTPS_PROXY", "ENROLL_AGENT_PROFILE", "ENROLL_AGENT_CERTIFICATE", "ENROLL_AGENT_KEY", "ENROLL_AGENT_FULLCHAIN",
+                        "ENROLL_AGENT_CERTIFICATE_USER_ID"])
         let limits = try String(contentsOfFile: workspace.appending("agent-limits"), encoding: .utf8)
         let core = try XCTUnwrap(limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") })
         XCTAssertEqual(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2), ["0", "0"], String(core))
@@ -178,6 +179,10 @@ final class TrustHardeningUnitTests: XCTestCase {
         ])
         let noPath = PostInstallHook.environment(inherited: [:], passedThrough: [], profile: "device", paths: paths)
         XCTAssertEqual(noPath["PATH"], PostInstallHook.defaultPath)
+        XCTAssertNil(noPath["ENROLL_AGENT_CERTIFICATE_USER_ID"])
+        let withID = PostInstallHook.environment(inherited: [:], passedThrough: [], profile: "device", paths: paths,
+                                                 certificateUserID: "X509:<I>CN=CA<SR>0102")
+        XCTAssertEqual(withID["ENROLL_AGENT_CERTIFICATE_USER_ID"], "X509:<I>CN=CA<SR>0102")
     }
 
     func testPermissionAuditScenarios() throws {

@@ -6,7 +6,7 @@ import TPMKeys
 /// on, and the exit code that tells scripts and systemd what kind of failure it was.
 struct AgentError: Error, CustomStringConvertible {
     enum Code: String {
-        case config, challenge, key, store, server, rejected, pending, verification, usage, internalError
+        case config, challenge, key, store, server, rejected, pending, verification, usage, noCertificate, internalError
     }
 
     let code: Code
@@ -59,6 +59,7 @@ extension AgentError.Code {
         switch self {
         case .usage: return 64          // EX_USAGE
         case .verification: return 65   // EX_DATAERR: the server's answer did not verify
+        case .noCertificate: return 66  // EX_NOINPUT: no live certificate to read (certificate-user-ids)
         case .server: return 69         // EX_UNAVAILABLE: server unreachable or HTTP error
         case .rejected: return 77       // EX_NOPERM: the CA refused (challenge, policy)
         case .store: return 73          // EX_CANTCREAT: cannot write the store

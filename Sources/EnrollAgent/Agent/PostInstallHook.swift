@@ -17,8 +17,13 @@ struct PostInstallHook {
     /// `hook_environment` names. Nothing else of the agent's environment (credentials for
     /// the endpoint or a proxy, NOTIFY_SOCKET, …) reaches a program the store's owner may
     /// have written.
+    ///
+    /// `ENROLL_AGENT_CERTIFICATE_USER_ID` is the new certificate's high-affinity
+    /// IssuerAndSerialNumber value for Microsoft Entra's `certificateUserIds`
+    /// (`X509:<I>…<SR>…`), so a fleet's tooling can set it on the user through Graph.
     static func environment(inherited: [String: String], passedThrough: [String], profile: String,
-                            paths: (certificate: String, key: String, fullchain: String)) -> [String: String] {
+                            paths: (certificate: String, key: String, fullchain: String),
+                            certificateUserID: String? = nil) -> [String: String] {
         var environment: [String: String] = ["PATH": inherited["PATH"] ?? defaultPath]
         for name in passedThrough {
             if let value = inherited[name] { environment[name] = value }
@@ -27,7 +32,25 @@ struct PostInstallHook {
         environment["ENROLL_AGENT_CERTIFICATE"] = paths.certificate
         environment["ENROLL_AGENT_KEY"] = paths.key
         environment["ENROLL_AGENT_FULLCHAIN"] = paths.fullchain
+        if let certificateUserID { environment["ENROLL_AGENT_CERTIFICATE_USER_ID"] = certificateUserID }
         return environment
+    }
+
+    /// The installed certificate's IssuerAndSerialNumber value, read back from the file the
+    /// hook is told about (so the variable always describes that file); nil, with a
+    /// warning, when it cannot be read — the hook still runs.
+    static func certificateUserID(certificatePath: String, logger: Logger) -> String? {
+        do {
+            let pem = try String(contentsOfFile: certificatePath, encoding: .utf8)
+            guard let certificate = try parsePEMCertificates(pem).first else {
+                logger.warning("\(certificatePath) holds no certificate; ENROLL_AGENT_CERTIFICATE_USER_ID is not set for the post_install hook")
+                return nil
+            }
+            return CertificateUserIDs(certificate: certificate).issuerAndSerialNumber.value
+        } catch {
+            logger.warning("cannot read \(certificatePath) (\(error)); ENROLL_AGENT_CERTIFICATE_USER_ID is not set for the post_install hook")
+            return nil
+        }
     }
 
     /// Returns the exit status (nil when the hook could not run, was stopped or ended by a
@@ -36,7 +59,8 @@ struct PostInstallHook {
     func run(profile: String, paths: (certificate: String, key: String, fullchain: String), logger: Logger) async -> Int32? {
         guard let executable = argv.first else { return nil }
         let environment = Self.environment(inherited: ProcessInfo.processInfo.environment, passedThrough: passedThrough,
-                                           profile: profile, paths: paths)
+                                           profile: profile, paths: paths,
+                                           certificateUserID: Self.certificateUserID(certificatePath: paths.certificate, logger: logger))
         let status: Int32
         do {
             switch try await ChildCommand(argv: argv, environment: environment, timeout: .seconds(timeout)).run() {

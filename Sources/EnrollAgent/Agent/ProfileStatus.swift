@@ -52,6 +52,9 @@ struct ProfileStatus: Encodable {
     /// The enrollment phase on file (idle | prepared | submitted | pending | reply-unreadable).
     var phase: String = "idle"
     var certificate: CertificateInfo?
+    /// The live certificate's Microsoft Entra `certificateUserIds` values
+    /// (as `certificate-user-ids` prints them).
+    var certificateUserIds: [CertificateUserID]?
     /// tpm | software (from the installed key file)
     var keyStorage: String?
     var pending: PendingInfo?
@@ -80,6 +83,7 @@ struct ProfileStatus: Encodable {
                     notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter,
                     sha256Fingerprint: live.sha256Fingerprint,
                     certificatePath: store.liveCertificatePath, keyPath: store.liveKeyPath)
+                status.certificateUserIds = CertificateUserIDs(certificate: certificate).values
             }
         } catch {
             status.state = "broken"

@@ -359,8 +359,9 @@ enum ProfileKeys {
         Key(name: "hook_environment", type: .stringList, defaultValue: .value("[]"),
             summary: "environment variables passed on to `post_install` besides PATH and ENROLL_AGENT_*",
             comment: ["The hook's environment is PATH, ENROLL_AGENT_PROFILE, ENROLL_AGENT_CERTIFICATE,",
-                      "ENROLL_AGENT_KEY and ENROLL_AGENT_FULLCHAIN, and nothing else of the agent's",
-                      "environment unless named here."],
+                      "ENROLL_AGENT_KEY, ENROLL_AGENT_FULLCHAIN and ENROLL_AGENT_CERTIFICATE_USER_ID (the",
+                      "certificate's Entra certificateUserIds value X509:<I>…<SR>…), and nothing else of",
+                      "the agent's environment unless named here."],
             example: .commented("[\"HTTPS_PROXY\"]"),
             decode: { reader, profile in
                 guard let (names, _) = reader.stringArray("hook_environment") else { return }
