@@ -1,4 +1,5 @@
 import Foundation
+import Renewal
 
 extension AgentConfig {
     /// Reads and validates the configuration file at `path`.
@@ -75,7 +76,7 @@ final class ConfigDecoder {
         "name", "scep_url", "ca_pin_file", "ca_pin_sha256", "subject",
         "san_upn", "san_dns", "san_email", "san_uri",
         "key_storage", "key_type", "key_bits", "tcti", "key_usage", "extended_key_usage",
-        "certificate_policies", "renew_before", "renew_jitter", "renewal_mode", "reuse_key",
+        "certificate_policies", "renew_before", "renewal_threshold_percent", "renew_jitter", "renewal_mode", "reuse_key",
         "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval", "pending_max_age",
         "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
     ]
@@ -495,6 +496,7 @@ final class ConfigDecoder {
 
     private func decodeProtocolSettings(_ reader: ConfigTableReader, into profile: inout ProfileConfig) {
         profile.renewBefore = reader.duration("renew_before")
+        profile.renewalThresholdPercent = decodeRenewalThresholdPercent(reader)
         profile.renewJitter = reader.duration("renew_jitter", allowZero: true)
         if let mode = reader.enumeration("renewal_mode", RenewalMode.self) {
             profile.renewalMode = mode
@@ -536,6 +538,20 @@ final class ConfigDecoder {
                 }
             }
         }
+    }
+
+    /// `renewal_threshold_percent`: an integer 1...99, Intune's "Renewal threshold (%)" (renew
+    /// when that share of the lifetime remains); unset by default. Setting it together with
+    /// `renew_before` is reported by `check-config` (RenewalSchedule.validate), not here.
+    private func decodeRenewalThresholdPercent(_ reader: ConfigTableReader) -> Int? {
+        guard let (percent, line) = reader.integer("renewal_threshold_percent") else { return nil }
+        guard RenewalPolicy.renewalThresholdRange.contains(percent) else {
+            reader.report("renewal_threshold_percent", line: line,
+                          "expected an integer from 1 to 99 (the share of the lifetime left when renewal starts; "
+                          + "Intune's default is 20), got \(percent)")
+            return nil
+        }
+        return percent
     }
 
     // MARK: - Helpers
