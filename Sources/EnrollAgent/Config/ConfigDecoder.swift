@@ -307,8 +307,10 @@ final class ConfigDecoder {
             guard let template = try? TextTemplate(text) else { continue }
             for name in template.variableNames where !known.contains(name) {
                 let line = reader.table[key]?.line ?? reader.table.line
+                let builtIns = HostIdentity.builtInVariableNames.joined(separator: ", ")
                 reader.report(key, line: line,
-                              "unknown template variable {{\(name)}}; define it in [profile.variables] (built-in: Hostname, MachineID)")
+                              "unknown template variable {{\(name)}}\(didYouMean(name, among: known.sorted())); "
+                              + "define it in [profile.variables] (built-in: \(builtIns))")
             }
         }
     }
@@ -328,6 +330,12 @@ final class ConfigDecoder {
             }
             guard let string = value.stringValue else {
                 problems.add(scope.problem(name, line: value.line, "expected a string, got \(value.typeDescription)"))
+                valid = false
+                continue
+            }
+            guard HostIdentity.isPlainText(string) else {
+                problems.add(scope.problem(name, line: value.line,
+                                           "the value holds control characters (a line break, a tab…); use one line of plain text"))
                 valid = false
                 continue
             }
