@@ -1,5 +1,4 @@
 import Foundation
-import Renewal
 
 extension AgentConfig {
     /// Reads and validates the configuration file at `path`.
@@ -553,7 +552,9 @@ final class ConfigDecoder {
     /// `renew_before` is reported by `check-config` (RenewalSchedule.validate), not here.
     private func decodeRenewalThresholdPercent(_ reader: ConfigTableReader) -> Int? {
         guard let (percent, line) = reader.integer("renewal_threshold_percent") else { return nil }
-        guard RenewalPolicy.renewalThresholdRange.contains(percent) else {
+        // RenewalPolicy.renewalThresholdRange; Config/ stays free of the Renewal module (the
+        // fuzz package builds it on its own).
+        guard (1...99).contains(percent) else {
             reader.report("renewal_threshold_percent", line: line,
                           "expected an integer from 1 to 99 (the share of the lifetime left when renewal starts; "
                           + "Intune's default is 20), got \(percent)")
