@@ -294,14 +294,25 @@ final class ConfigDecoder {
     }
 
     /// Without an endpoint, the variables are known now: report the ones no one defines.
+    /// A root-only built-in not set by hand is a warning: the packaged units run as a user.
     private func checkTemplateVariables(_ reader: ConfigTableReader, subject: String,
                                         sans: SubjectAlternativeNameTemplates,
                                         variables: [String: String], challenge: ChallengeSource) {
-        if case .endpoint = challenge { return }
-        let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
         let templates: [(key: String, text: String)] =
             [("subject", subject)] + sans.upn.map { ("san_upn", $0) } + sans.dns.map { ("san_dns", $0) }
             + sans.email.map { ("san_email", $0) } + sans.uri.map { ("san_uri", $0) }
+        for (key, text) in templates {
+            guard let template = try? TextTemplate(text) else { continue }
+            for name in template.variableNames where variables[name] == nil {
+                guard let variable = HostVariable(rawValue: name), let source = HostIdentity.rootOnlySources[variable] else { continue }
+                reader.report(key, line: reader.table[key]?.line ?? reader.table.line,
+                              "{{\(name)}} is read from \(source), which only root can read, and the packaged systemd units run "
+                              + "as user enroll-agent: set \(name) in [profile.variables] (or have the endpoint send it) "
+                              + "unless the agent runs as root", severity: .warning)
+            }
+        }
+        if case .endpoint = challenge { return }
+        let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
         for (key, text) in templates {
             guard let template = try? TextTemplate(text) else { continue }
             for name in template.variableNames where !known.contains(name) {

@@ -127,6 +127,8 @@ struct HostIdentity: Sendable {
     static let builtInVariableNames = HostVariable.names
 
     static let dmiSerialPath = "/sys/class/dmi/id/product_serial"
+    /// Built-ins whose source only root can read (the kernel makes product_serial 0400).
+    static let rootOnlySources: [HostVariable: String] = [.serialNumber: dmiSerialPath, .deviceSerial: dmiSerialPath]
     static let machineIDPath = "/etc/machine-id"
     static let hostnamePath = "/proc/sys/kernel/hostname"
     static let networkInterfacesPath = "/sys/class/net"

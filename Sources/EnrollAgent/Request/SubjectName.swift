@@ -14,7 +14,8 @@ struct SubjectAttribute: Equatable, Sendable {
 /// A subject distinguished name written as an RFC 4514 string: `CN=host01,O=Example,OU=IT`.
 ///
 /// Escapes `\,` `\+` `\"` `\\` `\;` `\<` `\>` `\=` `\#` `\ ` and hex pairs (`\2C`, UTF-8
-/// bytes such as `\C3\A9`) are understood. Multi-valued RDNs (`+`), quoted values and
+/// bytes such as `\C3\A9`) are understood, and so are quoted values (`CN="Doe, John"`, as
+/// Intune's documentation writes them). Multi-valued RDNs (`+`) and
 /// `#`-hex (BER) values are rejected with a message saying so.
 struct SubjectName: Equatable, Sendable, CustomStringConvertible {
     /// As written: most specific first (`CN` before `O`), the RFC 4514 string order.
@@ -172,7 +173,7 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
                 throw fail("\(attribute): #-hex (BER) values are not supported; write the value as text (escape a leading '#' as \\#)")
             }
             if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
-                throw fail("\(attribute): quoted values are not supported; escape special characters with '\\' instead (e.g. \\,)")
+                return try parseQuotedValue(attribute: attribute)
             }
             var value: [UInt8] = []
             var significantLength = 0 // length up to the last escaped or non-space byte
@@ -199,6 +200,40 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
                 index += 1
             }
             return try decode(value.prefix(significantLength), attribute: attribute)
+        }
+
+        /// A quoted value, as Intune's documentation recommends for values with commas
+        /// (`CN="Test User (TestCompany, LLC)"`): RFC 1779 quoting, where everything up to the
+        /// closing quote is literal except backslash pairs, plus Microsoft's `""` for a quote
+        /// (CertStrToName). Only spaces may follow the closing quote.
+        private mutating func parseQuotedValue(attribute: String) throws -> String {
+            index += 1 // opening quote
+            var value: [UInt8] = []
+            while true {
+                guard index < bytes.count else {
+                    throw fail("\(attribute): the quoted value has no closing '\"'")
+                }
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\\") {
+                    value.append(try parseEscape(attribute: attribute))
+                    continue
+                }
+                index += 1
+                if byte == UInt8(ascii: "\"") {
+                    if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                        value.append(byte) // "" inside quotes
+                        index += 1
+                        continue
+                    }
+                    break
+                }
+                value.append(byte)
+            }
+            skipSpaces()
+            guard index == bytes.count || bytes[index] == UInt8(ascii: ",") else {
+                throw fail("\(attribute): only ',' may follow a quoted value's closing '\"'")
+            }
+            return try decode(value[...], attribute: attribute)
         }
 
         private mutating func parseEscape(attribute: String) throws -> UInt8 {

@@ -398,6 +398,22 @@ final class AgentConfigTests: XCTestCase {
         XCTAssertEqual(config.profiles.first?.subjectTemplate, subject)
     }
 
+    func testARootOnlyBuiltInIsAWarningUnlessSetByHand() throws {
+        let config = try AgentConfig.parse(minimalProfile(extra: "subject = \"CN={{Hostname}},SERIALNUMBER={{SerialNumber}}\""))
+        XCTAssertEqual(config.warnings.map(\.key), ["profile.device.subject"])
+        XCTAssertEqual(config.warnings.first?.line, 5)
+        XCTAssertTrue(config.warnings.first?.message.contains(
+            "{{SerialNumber}} is read from /sys/class/dmi/id/product_serial, which only root can read, and the packaged "
+            + "systemd units run as user enroll-agent: set SerialNumber in [profile.variables]") ?? false,
+            "\(config.warnings)")
+        let byHand = try AgentConfig.parse(minimalProfile(extra: """
+            subject = "CN={{Hostname}},SERIALNUMBER={{SerialNumber}}"
+            [profile.variables]
+            SerialNumber = "PF2ABCDE"
+            """))
+        XCTAssertEqual(byHand.warnings, [])
+    }
+
     func testRenewalThresholdPercent() throws {
         let profile = try XCTUnwrap(try AgentConfig.parse(minimalProfile(extra: "renewal_threshold_percent = 20")).profiles.first)
         XCTAssertEqual(profile.renewalThresholdPercent, 20)

@@ -184,7 +184,8 @@ final class SubjectNameTests: XCTestCase {
             ("XX=a", "unknown attribute type \"XX\""),
             ("CN=a+OU=b", "multi-valued RDNs"),
             ("CN=a;O=b", "';' must be escaped as \\;"),
-            ("CN=\"quoted\"", "quoted values are not supported"),
+            ("CN=\"open", "the quoted value has no closing '\"'"),
+            ("CN=\"a\"b,O=x", "only ',' may follow a quoted value's closing '\"'"),
             ("CN=#04024869", "#-hex (BER) values are not supported"),
             ("CN=bad\\q", "invalid escape \\q"),
             ("CN=bad\\", "'\\' at the end of the value"),
@@ -301,6 +302,24 @@ final class SubjectAttributeTypeTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try SubjectName.parse("SN=Doe_Ünïcödé,G=Jöran"), "surname is a DirectoryString, not a serial")
+    }
+
+    /// Intune's documentation quotes values with commas rather than escaping them.
+    func testQuotedValuesAsIntuneWritesThem() throws {
+        let cases: [(String, [String])] = [
+            ("CN=\"Test User (TestCompany, LLC)\",OU=UserAccounts,DC=corp", ["Test User (TestCompany, LLC)", "UserAccounts", "corp"]),
+            ("CN=\" lead, trail \" , O=x", [" lead, trail ", "x"]),
+            ("CN=\"say \"\"hi\"\"\"", ["say \"hi\""]),            // Microsoft: "" is a quote
+            ("CN=\"say \\\"hi\\\" a\\+b\"", ["say \"hi\" a+b"]),      // RFC 1779: backslash pairs
+            ("CN=\"#1;<x>=y+z\"", ["#1;<x>=y+z"]),
+        ]
+        for (text, values) in cases {
+            XCTAssertEqual(try SubjectName.parse(text).attributes.map(\.value), values, text)
+        }
+        // A substituted value inside quotes stays one value, whatever it holds.
+        let renderer = TemplateRenderer(variables: ["DN": "CN=Jane Doe,OU=Users \"HQ\",DC=corp"])
+        XCTAssertEqual(try renderer.renderSubject("CN=\"{{DN}}\",O=Example").attributes.map(\.value),
+                       ["CN=Jane Doe,OU=Users \"HQ\",DC=corp", "Example"])
     }
 
     func testAnUnknownNameSaysSoAndSuggestsTheClosest() {
