@@ -89,12 +89,15 @@ struct HostRoot: HostFacts {
     }
 
     func entries(of directory: String) throws -> [String] {
-        do {
-            return try FileManager.default.contentsOfDirectory(atPath: full(directory))
-        } catch {
-            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
-            throw HostFactsError(path: directory, errno: Int32(code ?? Int(ENOENT)))
+        // opendir(3) rather than FileManager, for the errno a message needs.
+        guard let stream = opendir(full(directory)) else { throw HostFactsError(path: directory, errno: errno) }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
         }
+        return names
     }
 
     func exists(_ path: String) -> Bool {

@@ -157,3 +157,14 @@ final class HostIdentityTests: XCTestCase {
         func canonicalName(of hostname: String) -> String? { inner.canonicalName(of: hostname) }
     }
 }
+
+extension HostIdentityTests {
+    func testAHostWithoutSysfsNetworkSaysSo() throws {
+        let tree = try FakeHostTree.laptop()
+        try tree.remove("/sys/class/net")
+        XCTAssertThrowsError(try tree.host.value(of: .wifiMACAddress)) { error in
+            XCTAssertEqual("\(error)", "{{WiFiMacAddress}}: /sys/class/net does not exist on this host: set WiFiMacAddress in [profile.variables]")
+        }
+        XCTAssertEqual(try HostRoot(root: tree.directory.path).entries(of: "/etc").sorted(), ["machine-id", "os-release"])
+    }
+}
