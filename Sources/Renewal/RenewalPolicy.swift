@@ -1,6 +1,7 @@
 import Foundation
 
-/// How early a certificate is renewed: the `renew_before` and jitter settings of a profile.
+/// How early a certificate is renewed: the `renew_before`, `renewal_threshold_percent` and
+/// jitter settings of a profile.
 ///
 /// The policy is data only; ``RenewalSchedule`` turns it into times. Values that make no sense
 /// (a `renewBefore` not shorter than the lifetime, negative durations) never crash or stall the
@@ -10,6 +11,12 @@ public struct RenewalPolicy: Sendable, Equatable {
     /// `nil` renews when two thirds of the lifetime have passed.
     public var renewBefore: TimeInterval?
 
+    /// Renew when this share of the lifetime remains, in percent (config key
+    /// `renewal_threshold_percent`, as Intune's "Renewal threshold (%)": 20 renews when 80% of
+    /// the lifetime has passed). Used when `renewBefore` is not set (or not usable); values
+    /// outside 1...99 are ignored and reported by ``RenewalSchedule/validate(_:lifetime:)``.
+    public var renewalThresholdPercent: Int?
+
     /// The largest amount by which renewal may happen earlier than the nominal time, so that a
     /// fleet issued at the same instant does not renew at the same instant.
     /// `nil` uses ``RenewalPolicy/defaultMaximumJitter(lifetime:)``; `0` disables jitter.
@@ -18,9 +25,12 @@ public struct RenewalPolicy: Sendable, Equatable {
     /// - Parameters:
     ///   - renewBefore: renew this long before `notAfter`; `nil` renews at two thirds of the lifetime.
     ///   - maximumJitter: the largest random advance; `nil` for the default.
-    public init(renewBefore: TimeInterval? = nil, maximumJitter: TimeInterval? = nil) {
+    ///   - renewalThresholdPercent: renew when this share of the lifetime remains (1...99).
+    public init(renewBefore: TimeInterval? = nil, maximumJitter: TimeInterval? = nil,
+                renewalThresholdPercent: Int? = nil) {
         self.renewBefore = renewBefore
         self.maximumJitter = maximumJitter
+        self.renewalThresholdPercent = renewalThresholdPercent
     }
 
     /// Renew at two thirds of the lifetime with the default jitter.
@@ -28,6 +38,10 @@ public struct RenewalPolicy: Sendable, Equatable {
 
     /// The default renewal point as a fraction of the lifetime (cert-manager uses the same).
     public static let defaultRenewalFraction: Double = 2.0 / 3.0
+
+    /// The thresholds `renewal_threshold_percent` accepts: 0 would renew at notAfter (too late
+    /// to be useful) and 100 at notBefore (continuously).
+    public static let renewalThresholdRange: ClosedRange<Int> = 1...99
 
     /// Upper bound of the default jitter: 6 hours spreads a large fleet thinly while keeping
     /// renewal close to where the operator expects it.

@@ -16,6 +16,20 @@ public struct RenewalPolicyProblem: Error, Sendable, Equatable, CustomStringConv
         case maximumJitterNegative
         /// The certificate's `notAfter` is not after its `notBefore`.
         case emptyLifetime
+        /// `renewal_threshold_percent` is outside 1...99.
+        case renewalThresholdOutOfRange
+        /// Both `renew_before` and `renewal_threshold_percent` are set: two answers to one question.
+        case renewBeforeAndThresholdBothSet
+    }
+
+    /// The config key the problem is about (`renew_before`, `renew_jitter`,
+    /// `renewal_threshold_percent`), so `check-config` can point at its line.
+    public var configKey: String {
+        switch code {
+        case .maximumJitterNegative: return "renew_jitter"
+        case .renewalThresholdOutOfRange, .renewBeforeAndThresholdBothSet: return "renewal_threshold_percent"
+        case .renewBeforeNotPositive, .renewBeforeNotShorterThanLifetime, .emptyLifetime: return "renew_before"
+        }
     }
 
     /// The kind of problem.
@@ -33,13 +47,27 @@ public struct RenewalPolicyProblem: Error, Sendable, Equatable, CustomStringConv
     }
 
     static func renewBeforeNotShorterThanLifetime(
-        renewBefore: TimeInterval, lifetime: TimeInterval, renewsAfter: TimeInterval
+        renewBefore: TimeInterval, lifetime: TimeInterval, renewsAfter: TimeInterval,
+        fallback: String = "at two thirds of the lifetime"
     ) -> Self {
         Self(code: .renewBeforeNotShorterThanLifetime,
              description: "renew_before (\(DurationText.format(renewBefore))) is not shorter than the "
                 + "certificate lifetime (\(DurationText.format(lifetime))); it is ignored and renewal "
-                + "happens at two thirds of the lifetime (\(DurationText.format(renewsAfter)) after notBefore). "
+                + "happens \(fallback) (\(DurationText.format(renewsAfter)) after notBefore). "
                 + "Set renew_before below \(DurationText.format(lifetime)) or remove it.")
+    }
+
+    static func renewalThresholdOutOfRange(_ percent: Int) -> Self {
+        Self(code: .renewalThresholdOutOfRange,
+             description: "renewal_threshold_percent (\(percent)) must be between 1 and 99 (the share of the "
+                + "lifetime that remains when renewal starts; Intune's default is 20); it is ignored.")
+    }
+
+    static func renewBeforeAndThresholdBothSet(renewBefore: TimeInterval, percent: Int) -> Self {
+        Self(code: .renewBeforeAndThresholdBothSet,
+             description: "renewal_threshold_percent (\(percent)) and renew_before (\(DurationText.format(renewBefore))) "
+                + "both say when to renew; renew_before wins and the threshold is ignored. "
+                + "Keep one of them.")
     }
 
     static func maximumJitterNegative(_ value: TimeInterval) -> Self {

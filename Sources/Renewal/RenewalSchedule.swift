@@ -9,19 +9,28 @@ import Foundation
 /// The rules follow cert-manager's `pkg/util/pki/renewaltime.go`:
 /// - renew `renewBefore` before `notAfter`;
 /// - without `renewBefore`, or when it is not shorter than the lifetime (it would mean "renew
-///   before the certificate was issued"), renew when two thirds of the lifetime have passed;
+///   before the certificate was issued"), renew when `renewalThresholdPercent` of the lifetime
+///   remains (Intune's "Renewal threshold (%)"), and without that either, when two thirds of
+///   the lifetime have passed;
 /// - then subtract the jitter, which only ever makes renewal earlier, never before `notBefore`.
+///
+/// Both `renewBefore` and a threshold set is a configuration conflict that
+/// ``validate(_:lifetime:)`` reports; the schedule then follows `renewBefore`, the more
+/// specific of the two.
 public enum RenewalSchedule {
     /// The renewal time before jitter.
     ///
-    /// A `renewBefore` that is not positive, not finite, or not shorter than the lifetime is
-    /// ignored (``validate(_:lifetime:)`` reports it). For a malformed certificate whose
-    /// `notAfter` is not after `notBefore`, this is `notAfter`.
+    /// A `renewBefore` that is not positive, not finite, or not shorter than the lifetime, and a
+    /// threshold outside 1...99, are ignored (``validate(_:lifetime:)`` reports them). For a
+    /// malformed certificate whose `notAfter` is not after `notBefore`, this is `notAfter`.
     public static func nominalRenewalTime(_ lifetime: CertificateLifetime, policy: RenewalPolicy) -> Date {
         let duration = lifetime.duration
         guard duration > 0 else { return lifetime.notAfter }
         if let renewBefore = policy.renewBefore, isUsable(renewBefore: renewBefore, duration: duration) {
             return lifetime.notAfter.addingTimeInterval(-renewBefore)
+        }
+        if let percent = policy.renewalThresholdPercent, RenewalPolicy.renewalThresholdRange.contains(percent) {
+            return lifetime.notAfter.addingTimeInterval(-duration * Double(percent) / 100)
         }
         return lifetime.notBefore.addingTimeInterval(duration * RenewalPolicy.defaultRenewalFraction)
     }
@@ -100,6 +109,13 @@ public enum RenewalSchedule {
         if let jitter = policy.maximumJitter, !(jitter.isFinite && jitter >= 0) {
             problems.append(.maximumJitterNegative(jitter))
         }
+        if let percent = policy.renewalThresholdPercent {
+            if !RenewalPolicy.renewalThresholdRange.contains(percent) {
+                problems.append(.renewalThresholdOutOfRange(percent))
+            } else if let renewBefore = policy.renewBefore {
+                problems.append(.renewBeforeAndThresholdBothSet(renewBefore: renewBefore, percent: percent))
+            }
+        }
         guard let lifetime else { return problems }
         guard lifetime.duration > 0 else {
             problems.append(.emptyLifetime(lifetime))
@@ -108,9 +124,18 @@ public enum RenewalSchedule {
         if let renewBefore = policy.renewBefore, renewBefore.isFinite, renewBefore >= lifetime.duration {
             let used = nominalRenewalTime(lifetime, policy: policy).timeIntervalSince(lifetime.notBefore)
             problems.append(.renewBeforeNotShorterThanLifetime(
-                renewBefore: renewBefore, lifetime: lifetime.duration, renewsAfter: used))
+                renewBefore: renewBefore, lifetime: lifetime.duration, renewsAfter: used,
+                fallback: fallbackDescription(policy)))
         }
         return problems
+    }
+
+    /// What the schedule uses when `renewBefore` is ignored, in words.
+    private static func fallbackDescription(_ policy: RenewalPolicy) -> String {
+        if let percent = policy.renewalThresholdPercent, RenewalPolicy.renewalThresholdRange.contains(percent) {
+            return "when \(percent)% of the lifetime remains"
+        }
+        return "at two thirds of the lifetime"
     }
 
     private static func isUsable(renewBefore: TimeInterval, duration: TimeInterval) -> Bool {

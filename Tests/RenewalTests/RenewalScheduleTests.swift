@@ -22,6 +22,8 @@ final class RenewalScheduleTests: XCTestCase {
         var name: String
         var lifetime: TimeInterval?
         var renewBefore: TimeInterval? = nil
+        /// `renewal_threshold_percent`.
+        var threshold: Int? = nil
         var maximumJitter: TimeInterval? = nil
         var jitter: TimeInterval = 0
         var now: TimeInterval
@@ -104,12 +106,37 @@ final class RenewalScheduleTests: XCTestCase {
         Scenario(name: "10m renew_before 1h is ignored", lifetime: 10 * minute, renewBefore: hour,
                  now: 7 * minute, expected: .due(since: 6 * minute + 40)),
 
+        // renewal_threshold_percent (Intune's "Renewal threshold (%)": renew when that share remains).
+        Scenario(name: "1y threshold 20%, one second before 80% of the lifetime", lifetime: year, threshold: 20,
+                 now: 292 * day - 1, expected: .notDue(until: 292 * day)),
+        Scenario(name: "1y threshold 20%, exactly at 80%", lifetime: year, threshold: 20,
+                 now: 292 * day, expected: .due(since: 292 * day)),
+        Scenario(name: "90d threshold 20%, 6h jitter", lifetime: 90 * day, threshold: 20, jitter: 6 * hour,
+                 now: 1 * day, expected: .notDue(until: 72 * day - 6 * hour)),
+        Scenario(name: "10m threshold 50%", lifetime: 10 * minute, threshold: 50, maximumJitter: 0,
+                 now: 5 * minute, expected: .due(since: 5 * minute)),
+        Scenario(name: "90d threshold 1% renews a day before notAfter (less 0.9 days)", lifetime: 90 * day, threshold: 1,
+                 now: 89 * day, expected: .notDue(until: 89 * day + 2 * hour + 24 * minute)),
+        Scenario(name: "90d threshold 99% renews almost at once", lifetime: 90 * day, threshold: 99, maximumJitter: 0,
+                 now: 1 * day, expected: .due(since: 21 * hour + 36 * minute)),
+        Scenario(name: "90d threshold 0% is ignored (two thirds)", lifetime: 90 * day, threshold: 0,
+                 now: 1 * day, expected: .notDue(until: 60 * day)),
+        Scenario(name: "90d threshold 100% is ignored (two thirds)", lifetime: 90 * day, threshold: 100,
+                 now: 1 * day, expected: .notDue(until: 60 * day)),
+        Scenario(name: "90d renew_before 10d wins over threshold 50%", lifetime: 90 * day, renewBefore: 10 * day,
+                 threshold: 50, now: 50 * day, expected: .notDue(until: 80 * day)),
+        Scenario(name: "90d renew_before 120d is ignored, threshold 20% applies", lifetime: 90 * day,
+                 renewBefore: 120 * day, threshold: 20, now: 1 * day, expected: .notDue(until: 72 * day)),
+        Scenario(name: "90d threshold 20%, expired", lifetime: 90 * day, threshold: 20,
+                 now: 91 * day, expected: .expired(since: 90 * day)),
+
         Scenario(name: "no certificate installed", lifetime: nil, now: 0, expected: .noCertificate),
     ]
 
     func testScenarioTable() {
         for scenario in Self.scenarios {
-            let policy = RenewalPolicy(renewBefore: scenario.renewBefore, maximumJitter: scenario.maximumJitter)
+            let policy = RenewalPolicy(renewBefore: scenario.renewBefore, maximumJitter: scenario.maximumJitter,
+                                       renewalThresholdPercent: scenario.threshold)
             let decision = RenewalSchedule.decision(
                 now: at(scenario.now), lifetime: scenario.lifetime.map(issued(for:)),
                 policy: policy, jitter: scenario.jitter)
@@ -243,6 +270,37 @@ final class RenewalScheduleTests: XCTestCase {
             XCTAssertTrue(message.contains("lifetime (90d)"), message)
             XCTAssertTrue(message.contains("60d after notBefore"), message)
         }
+    }
+
+    func testValidateReportsAThresholdOutsideOneToNinetyNine() {
+        for percent in [0, 100, -5, 250] {
+            let problems = RenewalSchedule.validate(RenewalPolicy(renewalThresholdPercent: percent))
+            XCTAssertEqual(problems.map(\.code), [.renewalThresholdOutOfRange], "\(percent)")
+            XCTAssertEqual(problems.first?.configKey, "renewal_threshold_percent")
+            XCTAssertTrue(problems.first?.description.contains("(\(percent)) must be between 1 and 99") ?? false,
+                          problems.first?.description ?? "")
+        }
+        for percent in [1, 20, 99] {
+            XCTAssertEqual(RenewalSchedule.validate(RenewalPolicy(renewalThresholdPercent: percent),
+                                                    lifetime: issued(for: 90 * day)), [], "\(percent)")
+        }
+    }
+
+    func testValidateReportsRenewBeforeAndThresholdTogetherAsAConflict() {
+        let problems = RenewalSchedule.validate(RenewalPolicy(renewBefore: 30 * day, renewalThresholdPercent: 20))
+        XCTAssertEqual(problems.map(\.code), [.renewBeforeAndThresholdBothSet])
+        XCTAssertEqual(problems.first?.configKey, "renewal_threshold_percent")
+        let message = problems.first?.description ?? ""
+        XCTAssertTrue(message.contains("renewal_threshold_percent (20) and renew_before (30d)"), message)
+        XCTAssertTrue(message.contains("renew_before wins"), message)
+    }
+
+    func testAnIgnoredRenewBeforeNamesTheThresholdThatApplies() {
+        let policy = RenewalPolicy(renewBefore: 120 * day, renewalThresholdPercent: 20)
+        let problems = RenewalSchedule.validate(policy, lifetime: issued(for: 90 * day))
+        XCTAssertEqual(problems.map(\.code), [.renewBeforeAndThresholdBothSet, .renewBeforeNotShorterThanLifetime])
+        let message = problems.last?.description ?? ""
+        XCTAssertTrue(message.contains("renewal happens when 20% of the lifetime remains (72d after notBefore)"), message)
     }
 
     func testValidateAcceptsSensiblePolicies() {

@@ -28,12 +28,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
         print("\(options.config): OK (\(config.profiles.count) profile\(config.profiles.count == 1 ? "" : "s"): \(config.profiles.map(\.name).joined(separator: ", ")))")
     }
 
-    /// renew_before and renew_jitter against the installed certificate's lifetime
-    /// (known only once one is installed): a renew_before at least as long as the
-    /// lifetime would renew continuously, so the schedule ignores it — say so here.
+    /// renew_before, renewal_threshold_percent and renew_jitter, together and against the
+    /// installed certificate's lifetime (known only once one is installed): a renew_before at
+    /// least as long as the lifetime would renew continuously, and renew_before with a
+    /// threshold is two answers to one question; the schedule ignores one — say so here.
     private func renewalProblems(_ config: AgentConfig) -> [ConfigProblem] {
         config.profiles.flatMap { profile -> [ConfigProblem] in
-            let policy = RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter)
+            let policy = profile.renewalPolicy
             let directory = config.stateDirectory + "/" + profile.name
             var lifetime: CertificateLifetime? = nil
             // Read-only: check-config changes nothing in the store.
@@ -42,7 +43,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
                 lifetime = CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter)
             }
             return RenewalSchedule.validate(policy, lifetime: lifetime).map { problem in
-                let key = problem.code == .maximumJitterNegative ? "renew_jitter" : "renew_before"
+                let key = problem.configKey
                 return ConfigProblem(line: profile.line(of: key), key: "profile.\(profile.name).\(key)",
                                      profileLabel: "profile \"\(profile.name)\"", localKey: key, message: problem.description)
             }

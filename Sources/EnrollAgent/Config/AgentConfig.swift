@@ -50,6 +50,9 @@ struct ProfileConfig: Equatable, Sendable {
     var certificatePolicies: [String] = []
     /// `renew_before`: seconds before notAfter; nil = the scheduler's default (two thirds of the lifetime).
     var renewBefore: TimeInterval?
+    /// `renewal_threshold_percent`: renew when this share of the lifetime remains (1...99,
+    /// Intune's "Renewal threshold (%)"); nil = not set.
+    var renewalThresholdPercent: Int?
     /// `renew_jitter`: maximum random delay; nil = the scheduler's default.
     var renewJitter: TimeInterval?
     /// `renewal_mode`.

@@ -188,20 +188,33 @@ final class ConfigDecoder {
     // MARK: - Templates
 
     /// Without an endpoint, the variables are known now: report the ones no one defines.
+    /// A root-only built-in not set by hand is a warning: the packaged units run as a user.
     private func checkTemplateVariables(_ reader: ConfigTableReader, subject: String,
                                         sans: SubjectAlternativeNameTemplates,
                                         variables: [String: String], challenge: ChallengeSource) {
-        if case .endpoint = challenge { return }
-        let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
         let templates: [(key: String, text: String)] =
             [("subject", subject)] + sans.upn.map { ("san_upn", $0) } + sans.dns.map { ("san_dns", $0) }
             + sans.email.map { ("san_email", $0) } + sans.uri.map { ("san_uri", $0) }
         for (key, text) in templates {
             guard let template = try? TextTemplate(text) else { continue }
+            for name in template.variableNames where variables[name] == nil {
+                guard let variable = HostVariable(rawValue: name), let source = HostIdentity.rootOnlySources[variable] else { continue }
+                reader.report(key, line: reader.table[key]?.line ?? reader.table.line,
+                              "{{\(name)}} is read from \(source), which only root can read, and the packaged systemd units run "
+                              + "as user enroll-agent: set \(name) in [profile.variables] (or have the endpoint send it) "
+                              + "unless the agent runs as root", severity: .warning)
+            }
+        }
+        if case .endpoint = challenge { return }
+        let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
+        for (key, text) in templates {
+            guard let template = try? TextTemplate(text) else { continue }
             for name in template.variableNames where !known.contains(name) {
                 let line = reader.table[key]?.line ?? reader.table.line
+                let builtIns = HostIdentity.builtInVariableNames.joined(separator: ", ")
                 reader.report(key, line: line,
-                              "unknown template variable {{\(name)}}; define it in [profile.variables] (built-in: Hostname, MachineID)")
+                              "unknown template variable {{\(name)}}\(didYouMean(name, among: known.sorted())); "
+                              + "define it in [profile.variables] (built-in: \(builtIns))")
             }
         }
     }
@@ -221,6 +234,12 @@ final class ConfigDecoder {
             }
             guard let string = value.stringValue else {
                 problems.add(scope.problem(name, line: value.line, "expected a string, got \(value.typeDescription)"))
+                valid = false
+                continue
+            }
+            guard HostIdentity.isPlainText(string) else {
+                problems.add(scope.problem(name, line: value.line,
+                                           "the value holds control characters (a line break, a tab…); use one line of plain text"))
                 valid = false
                 continue
             }
@@ -314,6 +333,22 @@ final class ConfigDecoder {
         let line = reader.table["poll_initial_interval"]?.line ?? reader.table["poll_max_wait"]?.line
         reader.report("poll_initial_interval", line: line,
                       "must not exceed poll_max_wait (\(ConfigDuration.format(profile.pollMaxWait))), got \(ConfigDuration.format(profile.pollInitialInterval))")
+    }
+
+    /// `renewal_threshold_percent`: an integer 1...99, Intune's "Renewal threshold (%)" (renew
+    /// when that share of the lifetime remains); unset by default. Setting it together with
+    /// `renew_before` is reported by `check-config` (RenewalSchedule.validate), not here.
+    private func decodeRenewalThresholdPercent(_ reader: ConfigTableReader) -> Int? {
+        guard let (percent, line) = reader.integer("renewal_threshold_percent") else { return nil }
+        // RenewalPolicy.renewalThresholdRange; Config/ stays free of the Renewal module (the
+        // fuzz package builds it on its own).
+        guard (1...99).contains(percent) else {
+            reader.report("renewal_threshold_percent", line: line,
+                          "expected an integer from 1 to 99 (the share of the lifetime left when renewal starts; "
+                          + "Intune's default is 20), got \(percent)")
+            return nil
+        }
+        return percent
     }
 
     // MARK: - Helpers

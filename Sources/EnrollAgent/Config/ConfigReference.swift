@@ -69,8 +69,12 @@ enum ConfigReference {
         "#",
         "# Durations are written \"30s\", \"90m\", \"12h\", \"30d\" or combined, largest unit",
         "# first (\"1d12h\"). Templates (\"{{Name}}\") take their values from the built-in",
-        "# variables {{Hostname}} and {{MachineID}}, then [profile.variables], then the",
-        "# variables returned by the challenge endpoint (which win).",
+        "# variables, read from this host when used: {{Hostname}},",
+        "# {{FullyQualifiedDomainName}}, {{DeviceName}}, {{MachineID}}, {{SerialNumber}}",
+        "# (DMI product serial, root only; also {{Device_Serial}}), {{WiFiMacAddress}},",
+        "# {{EthernetMacAddress}} (12 uppercase hex digits), {{OperatingSystem}} and",
+        "# {{OSVersion}} (os-release); then [profile.variables]; then the variables",
+        "# returned by the challenge endpoint (which win).",
     ]
 
     private static func comment(_ line: String) -> String {

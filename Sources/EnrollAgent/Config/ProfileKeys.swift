@@ -83,8 +83,12 @@ enum ProfileKeys {
 
     private static var request: [Key] {[
         Key(name: "subject", type: .template, defaultValue: .value("\"\(ProfileConfig.defaultSubject)\""),
-            summary: "subject DN template (RFC 4514), e.g. `CN={{UserPrincipalName}},O=Example`",
-            comment: ["Subject DN (RFC 4514) of the request, a template. Default: \"CN={{Hostname}}\"."],
+            summary: "subject DN template (RFC 4514, with Intune's and Microsoft's attribute names: see \"Intune profiles\"), e.g. `CN={{UserPrincipalName}},G={{GivenName}},SN={{SurName}}`",
+            comment: ["Subject DN (RFC 4514) of the request. Default: \"CN={{Hostname}}\". Attribute",
+                      "names as in Intune's subject name format (Microsoft's X.500 keys), any case:",
+                      "CN, SN (surname), SERIALNUMBER, C, L, S/ST, STREET, O, OU, T, G/GN, I, E, DC,",
+                      "Description, PostalCode, POBox, Phone, UID, … or a dotted OID, e.g.",
+                      "subject = \"CN={{UserPrincipalName}},G={{GivenName}},SN={{SurName}}\""],
             example: .set("\"CN={{UserPrincipalName}},O=Example\""),
             decode: { reader, profile in
                 guard let (subject, line) = reader.string("subject") else { return }
@@ -195,7 +199,7 @@ enum ProfileKeys {
     private static var contents: [Key] {[
         Key(name: "key_usage", type: .choiceList(RequestedKeyUsage.allCases.map(\.rawValue)),
             defaultValue: .value("[\"digitalSignature\", \"keyEncipherment\"]"),
-            summary: "the key usage bits the request asks for (a list)",
+            summary: "the key usage bits the request asks for, exactly as written (a list)",
             comment: ["Extensions asked for in the request (the CA may override them)."],
             example: .set("[\"digitalSignature\", \"keyEncipherment\"]"),
             decode: { reader, profile in
@@ -265,6 +269,23 @@ enum ProfileKeys {
                       "from notAfter (ignored when longer than the lifetime)."],
             example: .commented("\"30d\""),
             decode: { reader, profile in profile.renewBefore = reader.duration("renew_before") }),
+        Key(name: "renewal_threshold_percent", type: .integer, defaultValue: .none,
+            summary: "Intune's renewal threshold: renew when this share (1–99) of the lifetime remains; not together with `renew_before`",
+            comment: ["Intune's \"Renewal threshold (%)\": renew when this share of the lifetime",
+                      "remains (1-99; Intune's default is 20). Set it or renew_before, not both."],
+            example: .commented("20"),
+            decode: { reader, profile in
+                guard let (percent, line) = reader.integer("renewal_threshold_percent") else { return }
+                // RenewalPolicy.renewalThresholdRange; Config/ stays free of the Renewal module
+                // (the fuzz package builds it on its own). Both keys set: RenewalSchedule.validate.
+                guard (1...99).contains(percent) else {
+                    reader.report("renewal_threshold_percent", line: line,
+                                  "expected an integer from 1 to 99 (the share of the lifetime left when renewal starts; "
+                                  + "Intune's default is 20), got \(percent)")
+                    return
+                }
+                profile.renewalThresholdPercent = percent
+            }),
         Key(name: "renew_jitter", type: .duration, defaultValue: .described("5% of the lifetime, at most 6h"),
             summary: "largest random advance of the renewal time, picked once per certificate; `\"0s\"` disables it",
             comment: ["Largest random advance of the renewal time, picked once per certificate so a",
@@ -413,7 +434,8 @@ enum ProfileKeys {
             summary: "`[profile.challenge]`: where the one-time challenge comes from (keys below)",
             decode: { _, _ in }),
         Key(name: "variables", type: .table, defaultValue: .none,
-            summary: "`[profile.variables]`: values for the templates; the challenge endpoint's `variables` win",
+            summary: "`[profile.variables]`: values for the templates; the challenge endpoint's `variables` win. "
+                + "Built in: \(HostIdentity.builtInVariableNames.joined(separator: ", "))",
             decode: { _, _ in }),
     ]}
 

@@ -35,7 +35,7 @@ struct ProfileRunner {
     var storeDirectory: String { config.stateDirectory + "/" + profile.name }
 
     var policy: EnrollmentPolicy {
-        EnrollmentPolicy(renewal: RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter),
+        EnrollmentPolicy(renewal: profile.renewalPolicy,
                          pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SCEPClient
+import X509
 
 /// Turns a profile's templates into the concrete request, with the variables
 /// known at enrollment time (built-ins, profile, endpoint).
@@ -13,8 +14,9 @@ enum ProfileRequest {
             spec.dnsNames = try renderer.render(profile.subjectAlternativeNames.dns)
             spec.emailAddresses = try renderer.render(profile.subjectAlternativeNames.email)
             spec.uris = try renderer.render(profile.subjectAlternativeNames.uri)
-            spec.keyUsageDigitalSignature = profile.keyUsage.contains(.digitalSignature)
-            spec.keyUsageKeyEncipherment = profile.keyUsage.contains(.keyEncipherment)
+            spec.keyUsage = profile.keyUsage.isEmpty ? nil : KeyUsage(
+                digitalSignature: profile.keyUsage.contains(.digitalSignature),
+                keyEncipherment: profile.keyUsage.contains(.keyEncipherment))
             spec.extendedKeyUsageOIDs = profile.extendedKeyUsage.oids
             spec.certificatePolicyOIDs = profile.certificatePolicies
             return spec

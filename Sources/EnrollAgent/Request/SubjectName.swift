@@ -1,4 +1,5 @@
 import Foundation
+import SCEPClient
 
 /// One attribute of a subject distinguished name, e.g. CN = "host01".
 struct SubjectAttribute: Equatable, Sendable {
@@ -13,7 +14,8 @@ struct SubjectAttribute: Equatable, Sendable {
 /// A subject distinguished name written as an RFC 4514 string: `CN=host01,O=Example,OU=IT`.
 ///
 /// Escapes `\,` `\+` `\"` `\\` `\;` `\<` `\>` `\=` `\#` `\ ` and hex pairs (`\2C`, UTF-8
-/// bytes such as `\C3\A9`) are understood. Multi-valued RDNs (`+`), quoted values and
+/// bytes such as `\C3\A9`) are understood, and so are quoted values (`CN="Doe, John"`, as
+/// Intune's documentation writes them). Multi-valued RDNs (`+`) and
 /// `#`-hex (BER) values are rejected with a message saying so.
 struct SubjectName: Equatable, Sendable, CustomStringConvertible {
     /// As written: most specific first (`CN` before `O`), the RFC 4514 string order.
@@ -23,22 +25,49 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
     /// RFC 4514 §2.1 writes the last RDN first, so this is `attributes` reversed.
     var attributesInEncodingOrder: [SubjectAttribute] { attributes.reversed() }
 
-    /// Accepted attribute names (case-insensitive) and their OIDs.
-    static let attributeTypes: [(name: String, oid: String)] = [
-        ("CN", "2.5.4.3"),
-        ("O", "2.5.4.10"),
-        ("OU", "2.5.4.11"),
-        ("C", "2.5.4.6"),
-        ("ST", "2.5.4.8"),
-        ("L", "2.5.4.7"),
-        ("emailAddress", "1.2.840.113549.1.9.1"),
-        ("serialNumber", "2.5.4.5"),
-        ("DC", "0.9.2342.19200300.100.1.25"),
-        ("UID", "0.9.2342.19200300.100.1.1"),
+    /// Accepted attribute types. Names are case-insensitive; the first is the canonical one.
+    ///
+    /// The names are RFC 4514's, plus the keys of Microsoft's X.500 strings (CertStrToName /
+    /// CertNameToStr, which Intune's "Subject name format" is parsed with: E, S, T, G, I, SN,
+    /// SERIALNUMBER, Description, PostalCode, POBox, Phone), plus the LDAP names (RFC 4519)
+    /// and OpenSSL's. Note that **SN is surname (2.5.4.4)**, as in Microsoft's and OpenSSL's
+    /// naming and X.520 — not serialNumber, which is SERIALNUMBER.
+    static let attributeTypes: [SubjectAttributeType] = [
+        SubjectAttributeType("CN", "2.5.4.3", aliases: ["commonName"]),
+        SubjectAttributeType("SN", "2.5.4.4", aliases: ["surname"]),
+        SubjectAttributeType("serialNumber", "2.5.4.5"),
+        SubjectAttributeType("C", "2.5.4.6", aliases: ["countryName"]),
+        SubjectAttributeType("L", "2.5.4.7", aliases: ["localityName"]),
+        SubjectAttributeType("ST", "2.5.4.8", aliases: ["S", "stateOrProvinceName"]),
+        SubjectAttributeType("STREET", "2.5.4.9", aliases: ["streetAddress"]),
+        SubjectAttributeType("O", "2.5.4.10", aliases: ["organizationName"]),
+        SubjectAttributeType("OU", "2.5.4.11", aliases: ["organizationalUnitName"]),
+        SubjectAttributeType("title", "2.5.4.12", aliases: ["T"]),
+        SubjectAttributeType("description", "2.5.4.13"),
+        SubjectAttributeType("postalCode", "2.5.4.17"),
+        SubjectAttributeType("postOfficeBox", "2.5.4.18", aliases: ["POBox"]),
+        SubjectAttributeType("telephoneNumber", "2.5.4.20", aliases: ["Phone"]),
+        SubjectAttributeType("name", "2.5.4.41"),
+        SubjectAttributeType("givenName", "2.5.4.42", aliases: ["G", "GN"]),
+        SubjectAttributeType("initials", "2.5.4.43", aliases: ["I"]),
+        SubjectAttributeType("generationQualifier", "2.5.4.44"),
+        SubjectAttributeType("dnQualifier", "2.5.4.46"),
+        SubjectAttributeType("pseudonym", "2.5.4.65"),
+        SubjectAttributeType("emailAddress", "1.2.840.113549.1.9.1", aliases: ["E", "Email"]),
+        SubjectAttributeType("unstructuredName", "1.2.840.113549.1.9.2"),
+        SubjectAttributeType("DC", "0.9.2342.19200300.100.1.25", aliases: ["domainComponent"]),
+        SubjectAttributeType("UID", "0.9.2342.19200300.100.1.1", aliases: ["userid"]),
     ]
 
-    /// Alternative spellings accepted on input.
-    private static let aliases = ["E": "emailAddress"]
+    /// Every accepted spelling (canonical names and aliases), for messages and suggestions.
+    static var acceptedNames: [String] { attributeTypes.flatMap { [$0.name] + $0.aliases } }
+
+    /// The attribute type a name stands for (case-insensitive), or nil.
+    static func attributeType(named name: String) -> SubjectAttributeType? {
+        attributeTypes.first { type in
+            ([type.name] + type.aliases).contains { $0.caseInsensitiveCompare(name) == .orderedSame }
+        }
+    }
 
     private static let specialCharacters: Set<UInt8> = Set("\"+,;<>\\=# ".utf8)
 
@@ -121,21 +150,21 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
             guard !value.isEmpty else {
                 throw fail("\(name) has an empty value")
             }
-            try checkValue(value, attribute: name)
+            try checkValue(value, attribute: name, oid: oid)
             return SubjectAttribute(name: name, oid: oid, value: value)
         }
 
         private func resolveType(_ typeName: String) throws -> (String, String) {
-            let canonical = aliases.first { $0.key.caseInsensitiveCompare(typeName) == .orderedSame }?.value ?? typeName
-            if let known = attributeTypes.first(where: { $0.name.caseInsensitiveCompare(canonical) == .orderedSame }) {
+            if let known = attributeType(named: typeName) {
                 return (known.name, known.oid)
             }
-            let numeric = typeName.hasPrefix("OID.") || typeName.hasPrefix("oid.") ? String(typeName.dropFirst(4)) : typeName
+            let numeric = typeName.lowercased().hasPrefix("oid.") ? String(typeName.dropFirst(4)) : typeName
             if ObjectIdentifierText.isValid(numeric) {
                 return (numeric, numeric)
             }
-            let accepted = attributeTypes.map(\.name).joined(separator: ", ")
-            throw fail("unknown attribute type \"\(typeName)\"; accepted: \(accepted), E, or a dotted OID")
+            let accepted = attributeTypes.map { ([$0.name] + $0.aliases).joined(separator: "/") }.joined(separator: ", ")
+            throw fail("unknown attribute type \"\(typeName)\"\(didYouMean(typeName, among: acceptedNames)); "
+                       + "accepted (any case): \(accepted), or a dotted OID")
         }
 
         /// Reads up to an unescaped ',' or the end; trims unescaped spaces around the value.
@@ -144,7 +173,7 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
                 throw fail("\(attribute): #-hex (BER) values are not supported; write the value as text (escape a leading '#' as \\#)")
             }
             if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
-                throw fail("\(attribute): quoted values are not supported; escape special characters with '\\' instead (e.g. \\,)")
+                return try parseQuotedValue(attribute: attribute)
             }
             var value: [UInt8] = []
             var significantLength = 0 // length up to the last escaped or non-space byte
@@ -173,6 +202,40 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
             return try decode(value.prefix(significantLength), attribute: attribute)
         }
 
+        /// A quoted value, as Intune's documentation recommends for values with commas
+        /// (`CN="Test User (TestCompany, LLC)"`): RFC 1779 quoting, where everything up to the
+        /// closing quote is literal except backslash pairs, plus Microsoft's `""` for a quote
+        /// (CertStrToName). Only spaces may follow the closing quote.
+        private mutating func parseQuotedValue(attribute: String) throws -> String {
+            index += 1 // opening quote
+            var value: [UInt8] = []
+            while true {
+                guard index < bytes.count else {
+                    throw fail("\(attribute): the quoted value has no closing '\"'")
+                }
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\\") {
+                    value.append(try parseEscape(attribute: attribute))
+                    continue
+                }
+                index += 1
+                if byte == UInt8(ascii: "\"") {
+                    if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                        value.append(byte) // "" inside quotes
+                        index += 1
+                        continue
+                    }
+                    break
+                }
+                value.append(byte)
+            }
+            skipSpaces()
+            guard index == bytes.count || bytes[index] == UInt8(ascii: ",") else {
+                throw fail("\(attribute): only ',' may follow a quoted value's closing '\"'")
+            }
+            return try decode(value[...], attribute: attribute)
+        }
+
         private mutating func parseEscape(attribute: String) throws -> UInt8 {
             index += 1 // backslash
             guard index < bytes.count else {
@@ -198,18 +261,21 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
             return string
         }
 
-        /// Limits of the ASN.1 string types these attributes are encoded with.
-        private func checkValue(_ value: String, attribute: String) throws {
-            switch attribute {
-            case "C":
-                guard value.count == 2, value.allSatisfy({ $0.isASCII && $0.isLetter }) else {
-                    throw fail("C must be a two-letter ISO 3166 country code, got \"\(value)\"")
-                }
-            case "emailAddress", "DC":
-                guard value.allSatisfy(\.isASCII) else {
-                    throw fail("\(attribute) must be ASCII, got \"\(value)\"")
-                }
-            default:
+        /// Limits of the ASN.1 string types these attributes are encoded with
+        /// (``SubjectValueEncoding``), checked now so `check-config` reports them.
+        private func checkValue(_ value: String, attribute: String, oid: String) throws {
+            if oid == "2.5.4.6", !(value.count == 2 && value.allSatisfy({ $0.isASCII && $0.isLetter })) {
+                throw fail("C must be a two-letter ISO 3166 country code, got \"\(value)\"")
+            }
+            let encoding = SubjectValueEncoding.required(forOID: oid)
+            guard !encoding.canEncode(value) else { return }
+            switch encoding {
+            case .ia5String:
+                throw fail("\(attribute) must be ASCII (it is encoded as an IA5String), got \"\(value)\"")
+            case .printableString:
+                throw fail("\(attribute) is encoded as a PrintableString: only letters, digits, space and ' ( ) + , - . / : = ? "
+                           + "are allowed, got \"\(value)\"")
+            case .utf8String:
                 break
             }
         }
@@ -233,6 +299,25 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
             SubjectNameError(subject: text, message: message)
         }
     }
+}
+
+/// An attribute type a subject template may name, e.g. givenName (G, GN) = 2.5.4.42.
+struct SubjectAttributeType: Equatable, Sendable {
+    /// The canonical name, used when the subject is written back (`description`).
+    var name: String
+    /// Dotted OID.
+    var oid: String
+    /// Other accepted spellings (Microsoft's X.500 keys, LDAP names).
+    var aliases: [String]
+
+    init(_ name: String, _ oid: String, aliases: [String] = []) {
+        self.name = name
+        self.oid = oid
+        self.aliases = aliases
+    }
+
+    /// The ASN.1 string type the value is encoded with.
+    var encoding: SubjectValueEncoding { SubjectValueEncoding.required(forOID: oid) }
 }
 
 /// A subject string that is not a distinguished name we can encode.

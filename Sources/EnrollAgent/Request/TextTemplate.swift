@@ -65,15 +65,26 @@ struct TextTemplate: Equatable, Sendable {
     /// (e.g. RFC 4514 escaping when the result is a distinguished name).
     func render(_ variables: [String: String],
                 escapeValue: (String) -> String = { $0 }) throws -> String {
+        try render(resolving: { variables[$0] }, known: { variables.keys.sorted() }, escapeValue: escapeValue)
+    }
+
+    /// Substitutes every variable with `resolve(name)`; nil means no such variable (the error
+    /// then lists `known()`), and a `TemplateError.Reason` thrown by `resolve` is reported
+    /// with this template.
+    func render(resolving resolve: (String) throws -> String?, known: () -> [String],
+                escapeValue: (String) -> String = { $0 }) throws -> String {
         var output = ""
         for segment in segments {
             switch segment {
             case .literal(let text):
                 output += text
             case .variable(let name):
-                guard let value = variables[name] else {
-                    throw TemplateError(template: source,
-                                        reason: .unknownVariable(name: name, known: variables.keys.sorted()))
+                let value: String?
+                do { value = try resolve(name) } catch let reason as TemplateError.Reason {
+                    throw TemplateError(template: source, reason: reason)
+                }
+                guard let value else {
+                    throw TemplateError(template: source, reason: .unknownVariable(name: name, known: known()))
                 }
                 output += escapeValue(value)
             }
@@ -95,7 +106,7 @@ struct TextTemplate: Equatable, Sendable {
 
 /// A template that cannot be parsed or rendered.
 struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
-    enum Reason: Equatable, Sendable {
+    enum Reason: Error, Equatable, Sendable {
         /// `{{` without a matching `}}`.
         case unterminated
         /// `{{}}`.
@@ -104,6 +115,11 @@ struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
         case invalidName(String)
         /// A variable with no value; `known` lists the variables that have one.
         case unknownVariable(name: String, known: [String])
+        /// A built-in variable this host cannot supply.
+        case unavailable(HostVariableError)
+        /// A value (from `source`) with control characters: a line break in a subject or SAN
+        /// would forge log lines and confuse every program that prints the certificate.
+        case controlCharacters(name: String, source: String)
     }
 
     var template: String
@@ -121,6 +137,10 @@ struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unknownVariable(let name, let known):
             let list = known.isEmpty ? "none" : known.joined(separator: ", ")
             return "unknown variable {{\(name)}} (variables with a value: \(list))"
+        case .unavailable(let error):
+            return error.description
+        case .controlCharacters(let name, let source):
+            return "{{\(name)}} from \(source) holds control characters (a value must be one line of plain text); refused"
         }
     }
 
@@ -131,26 +151,63 @@ struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Renders a profile's templates with its variables.
 ///
-/// Precedence, lowest first: built-ins (`Hostname`, `MachineID`), `[profile.variables]`,
-/// variables returned by the challenge endpoint (the management system knows the device best).
+/// Precedence, lowest first: built-ins (``HostVariable``, read from the host only when a
+/// template uses them), `[profile.variables]`, variables returned by the challenge endpoint
+/// (the management system knows the device best). Values with control characters are refused,
+/// naming the variable and where it came from.
 struct TemplateRenderer: Sendable {
-    var variables: [String: String]
+    static let profileSource = "[profile.variables]"
+    static let endpointSource = "the management endpoint's variables"
+
+    var profileVariables: [String: String]
+    var endpointVariables: [String: String]
+    /// nil: no built-ins (tests, and checks that must not read the host).
+    var host: HostIdentity?
 
     init(variables: [String: String]) {
-        self.variables = variables
+        profileVariables = variables
+        endpointVariables = [:]
+        host = nil
     }
 
-    init(host: HostIdentity, profileVariables: [String: String] = [:],
+    init(host: HostIdentity?, profileVariables: [String: String] = [:],
          endpointVariables: [String: String] = [:]) {
-        var merged = host.variables
-        merged.merge(profileVariables) { _, new in new }
-        merged.merge(endpointVariables) { _, new in new }
-        variables = merged
+        self.host = host
+        self.profileVariables = profileVariables
+        self.endpointVariables = endpointVariables
+    }
+
+    /// Every variable name a template may use here.
+    var knownNames: [String] {
+        var names = Set(profileVariables.keys).union(endpointVariables.keys)
+        if host != nil { names.formUnion(HostVariable.names) }
+        return names.sorted()
+    }
+
+    /// The value of `name`, nil when no source defines it; throws `TemplateError.Reason`.
+    func value(of name: String) throws -> String? {
+        for (variables, source) in [(endpointVariables, Self.endpointSource), (profileVariables, Self.profileSource)] {
+            guard let value = variables[name] else { continue }
+            guard HostIdentity.isPlainText(value) else {
+                throw TemplateError.Reason.controlCharacters(name: name, source: source)
+            }
+            return value
+        }
+        guard let host, let variable = HostVariable(rawValue: name) else { return nil }
+        do {
+            return try host.value(of: variable)
+        } catch let error as HostVariableError {
+            throw TemplateError.Reason.unavailable(error)
+        }
+    }
+
+    private func render(_ template: TextTemplate, escapeValue: (String) -> String = { $0 }) throws -> String {
+        try template.render(resolving: value(of:), known: { knownNames }, escapeValue: escapeValue)
     }
 
     /// Renders one template; throws `TemplateError`.
     func render(_ template: String) throws -> String {
-        try TextTemplate(template).render(variables)
+        try render(TextTemplate(template))
     }
 
     /// Renders each template (e.g. a `san_dns` list); throws `TemplateError`.
@@ -162,7 +219,7 @@ struct TemplateRenderer: Sendable {
     /// Substituted values are RFC 4514-escaped first, so a value such as "Example, Inc."
     /// stays one attribute value. Throws `TemplateError` or `SubjectNameError`.
     func renderSubject(_ template: String) throws -> SubjectName {
-        let text = try TextTemplate(template).render(variables, escapeValue: SubjectName.escape)
+        let text = try render(TextTemplate(template), escapeValue: SubjectName.escape)
         return try SubjectName.parse(text)
     }
 }

@@ -13,31 +13,33 @@ public struct CertificateRequestSpec: Sendable {
     public var uris: [String] = []
     /// Microsoft UPN otherName values (1.3.6.1.4.1.311.20.2.3), bound by Entra CBA and Okta.
     public var userPrincipalNames: [String] = []
-    public var keyUsageDigitalSignature = true
-    public var keyUsageKeyEncipherment = true
+    /// The keyUsage extension asked for, exactly; nil asks for none. It says what relying
+    /// parties may use the certificate for; the SCEP exchange does not depend on it (the
+    /// reply is encrypted to the signer certificate, which always allows key transport).
+    public var keyUsage: KeyUsage? = KeyUsage(digitalSignature: true, keyEncipherment: true)
     /// Dotted OIDs; clientAuth (1.3.6.1.5.5.7.3.2) by default.
     public var extendedKeyUsageOIDs: [String] = ["1.3.6.1.5.5.7.3.2"]
     public var certificatePolicyOIDs: [String] = []
 
     public init(subject: [(oid: String, value: String)]) { self.subject = subject }
 
-    /// The subject as an X.509 name. Values are UTF8String except where the
-    /// attribute type requires PrintableString (countryName, serialNumber).
+    /// The subject as an X.509 name, each value in the string type its attribute
+    /// requires (``SubjectValueEncoding/required(forOID:)``).
     public func distinguishedName() throws -> DistinguishedName {
-        let printableOnly: Set<String> = ["2.5.4.6", "2.5.4.5"]
         var rdns: [RelativeDistinguishedName] = []
         for (oidText, value) in subject {
             let oid = try Self.objectIdentifier(oidText, what: "subject attribute")
             let attribute: RelativeDistinguishedName.Attribute
-            if printableOnly.contains(oidText) {
+            switch SubjectValueEncoding.required(forOID: oidText) {
+            case .printableString:
                 do { attribute = try .init(type: oid, printableString: value) } catch {
                     throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs a PrintableString value, got \"\(value)\"")
                 }
-            } else if oidText == "1.2.840.113549.1.9.1" || oidText == "0.9.2342.19200300.100.1.25" {
+            case .ia5String:
                 do { attribute = try .init(type: oid, ia5String: value) } catch {
                     throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs an ASCII value, got \"\(value)\"")
                 }
-            } else {
+            case .utf8String:
                 attribute = .init(type: oid, utf8String: value)
             }
             rdns.append(RelativeDistinguishedName(attribute))
@@ -59,8 +61,8 @@ public struct CertificateRequestSpec: Sendable {
         if !names.isEmpty {
             try extensions.append(Certificate.Extension(SubjectAlternativeNames(names), critical: false))
         }
-        if keyUsageDigitalSignature || keyUsageKeyEncipherment {
-            try extensions.append(Certificate.Extension(KeyUsage(digitalSignature: keyUsageDigitalSignature, keyEncipherment: keyUsageKeyEncipherment), critical: false))
+        if let keyUsage {
+            try extensions.append(Certificate.Extension(keyUsage, critical: false))
         }
         if !extendedKeyUsageOIDs.isEmpty {
             let usages = try extendedKeyUsageOIDs.map { ExtendedKeyUsage.Usage(oid: try Self.objectIdentifier($0, what: "extended key usage")) }
@@ -128,7 +130,8 @@ struct PreparedRequest {
     }
 
     /// A short-lived self-signed certificate for the new key, with the CSR's
-    /// subject, usable for signing and key transport (the CertRep is encrypted to it).
+    /// subject, usable for signing and key transport (the CertRep is encrypted to it,
+    /// RFC 8894 §3.3.2) whatever key usage the request asks for: it is never installed.
     static func makeSignerCertificate(subject: DistinguishedName, signer: EnrollmentKeySigner, now: Date) async throws -> Certificate {
         var extensions = Certificate.Extensions()
         try extensions.append(Certificate.Extension(KeyUsage(digitalSignature: true, keyEncipherment: true), critical: false))
@@ -139,5 +142,39 @@ struct PreparedRequest {
             issuer: subject, subject: subject,
             signatureAlgorithm: .sha256WithRSAEncryption, extensions: extensions,
             issuerPrivateKey: Certificate.PrivateKey(signer))
+    }
+}
+
+/// The ASN.1 string type a subject attribute value is encoded with.
+///
+/// RFC 5280 §4.1.2.4 asks for UTF8String for DirectoryString attributes; a few attribute types
+/// are not DirectoryStrings and allow one type only (X.520, RFC 5280 Appendix A, PKCS #9).
+public enum SubjectValueEncoding: String, Sendable, CaseIterable {
+    case utf8String = "UTF8String"
+    case printableString = "PrintableString"
+    case ia5String = "IA5String"
+
+    /// Attribute types whose syntax is PrintableString: countryName (2.5.4.6),
+    /// serialNumber (2.5.4.5), dnQualifier (2.5.4.46), telephoneNumber (2.5.4.20).
+    static let printableOIDs: Set<String> = ["2.5.4.6", "2.5.4.5", "2.5.4.46", "2.5.4.20"]
+    /// Attribute types whose syntax is IA5String: emailAddress (PKCS #9, 1.2.840.113549.1.9.1),
+    /// domainComponent (RFC 4519, 0.9.2342.19200300.100.1.25), and unstructuredName
+    /// (PKCS #9 1.2.840.113549.1.9.2, a PKCS9String for which IA5String is what CAs expect).
+    static let ia5OIDs: Set<String> = ["1.2.840.113549.1.9.1", "0.9.2342.19200300.100.1.25", "1.2.840.113549.1.9.2"]
+
+    /// The encoding the attribute type `oid` (dotted) requires; UTF8String for any other type.
+    public static func required(forOID oid: String) -> SubjectValueEncoding {
+        if printableOIDs.contains(oid) { return .printableString }
+        if ia5OIDs.contains(oid) { return .ia5String }
+        return .utf8String
+    }
+
+    /// Whether `value` can be written in this string type.
+    public func canEncode(_ value: String) -> Bool {
+        switch self {
+        case .utf8String: return true
+        case .printableString: return (try? ASN1PrintableString(value)) != nil
+        case .ia5String: return (try? ASN1IA5String(value)) != nil
+        }
     }
 }

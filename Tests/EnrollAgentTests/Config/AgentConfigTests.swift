@@ -264,6 +264,11 @@ final class AgentConfigTests: XCTestCase {
             ("scep_url = \"https://other\"", "profile.device.scep_url", "duplicate key profile.scep_url (first defined on line 3)"),
             ("keybits = 2048", "profile.device.keybits", "unknown key; did you mean \"key_bits\"?"),
             ("poll_initial_interval = \"2h\"", "profile.device.poll_initial_interval", "must not exceed poll_max_wait (1h), got 2h"),
+            ("renewal_threshold_percent = 0", "profile.device.renewal_threshold_percent", "expected an integer from 1 to 99"),
+            ("renewal_threshold_percent = 100", "profile.device.renewal_threshold_percent", "Intune's default is 20), got 100"),
+            ("renewal_threshold_percent = \"20%\"", "profile.device.renewal_threshold_percent", "expected an integer, got a string"),
+            ("subject = \"CN=a,GivnName=b\"", "profile.device.subject", "did you mean \"givenName\"?"),
+            ("subject = \"CN={{Hostnme}}\"", "profile.device.subject", "{{Hostnme}}; did you mean \"Hostname\"?"),
         ]
         for (extra, key, fragment) in cases {
             let text = minimalProfile(extra: extra)
@@ -370,6 +375,54 @@ final class AgentConfigTests: XCTestCase {
                             key: "profile.device.variables.Bad-Name", line: 6, contains: "letters, digits and '_'")
         assertSingleProblem(minimalProfile(extra: "variables = \"x\""),
                             key: "profile.device.variables", line: 5, contains: "expected a table")
+        assertSingleProblem(minimalProfile(extra: "[profile.variables]\nUpn = \"a@example.com\\nCN=forged\""),
+                            key: "profile.device.variables.Upn", line: 6, contains: "the value holds control characters")
+    }
+
+    func testAnUnknownTemplateVariableListsTheBuiltIns() {
+        assertSingleProblem(minimalProfile(extra: "subject = \"CN={{UserPrincipalName}}\""),
+                            key: "profile.device.subject", line: 5, contains:
+                                "unknown template variable {{UserPrincipalName}}; define it in [profile.variables] (built-in: "
+                                + "Hostname, FullyQualifiedDomainName, DeviceName, MachineID, SerialNumber, Device_Serial, "
+                                + "WiFiMacAddress, EthernetMacAddress, OperatingSystem, OSVersion)")
+    }
+
+    func testEveryBuiltInVariableAndIntuneAttributeNameIsAcceptedWithoutAnEndpoint() throws {
+        let subject = "CN={{DeviceName}},G=Jane,SN=Doe,T=Engineer,STREET=1 Main St,PostalCode=98052,I=JD,"
+            + "SERIALNUMBER={{SerialNumber}},OU={{OperatingSystem}} {{OSVersion}},DC={{FullyQualifiedDomainName}}"
+        let config = try AgentConfig.parse(minimalProfile(extra: """
+            subject = "\(subject)"
+            san_dns = ["{{FullyQualifiedDomainName}}", "{{Hostname}}"]
+            san_uri = ["urn:mac:{{WiFiMacAddress}}", "urn:mac:{{EthernetMacAddress}}", "urn:id:{{MachineID}}:{{Device_Serial}}"]
+            """))
+        XCTAssertEqual(config.profiles.first?.subjectTemplate, subject)
+    }
+
+    func testARootOnlyBuiltInIsAWarningUnlessSetByHand() throws {
+        let config = try AgentConfig.parse(minimalProfile(extra: "subject = \"CN={{Hostname}},SERIALNUMBER={{SerialNumber}}\""))
+        XCTAssertEqual(config.warnings.map(\.key), ["profile.device.subject"])
+        XCTAssertEqual(config.warnings.first?.line, 5)
+        XCTAssertTrue(config.warnings.first?.message.contains(
+            "{{SerialNumber}} is read from /sys/class/dmi/id/product_serial, which only root can read, and the packaged "
+            + "systemd units run as user enroll-agent: set SerialNumber in [profile.variables]") ?? false,
+            "\(config.warnings)")
+        let byHand = try AgentConfig.parse(minimalProfile(extra: """
+            subject = "CN={{Hostname}},SERIALNUMBER={{SerialNumber}}"
+            [profile.variables]
+            SerialNumber = "PF2ABCDE"
+            """))
+        XCTAssertEqual(byHand.warnings, [])
+    }
+
+    func testRenewalThresholdPercent() throws {
+        let profile = try XCTUnwrap(try AgentConfig.parse(minimalProfile(extra: "renewal_threshold_percent = 20")).profiles.first)
+        XCTAssertEqual(profile.renewalThresholdPercent, 20)
+        XCTAssertEqual(profile.renewalPolicy.renewalThresholdPercent, 20)
+        XCTAssertNil(try AgentConfig.parse(minimalProfile()).profiles.first?.renewalThresholdPercent, "unset by default")
+        // Both keys load (the schedule follows renew_before); check-config reports the conflict.
+        let both = try XCTUnwrap(try AgentConfig.parse(minimalProfile(extra: "renew_before = \"30d\"\nrenewal_threshold_percent = 20")).profiles.first)
+        XCTAssertEqual(both.renewalPolicy.renewBefore, 30 * 86_400)
+        XCTAssertEqual(both.renewalPolicy.renewalThresholdPercent, 20)
     }
 
     func testTemplateVariablesAreNotCheckedWhenTheEndpointMayProvideThem() throws {

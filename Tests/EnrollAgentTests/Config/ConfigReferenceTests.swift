@@ -64,6 +64,13 @@ final class ConfigReferenceTests: XCTestCase {
         XCTAssertTrue(error.problems.contains { $0.message.contains("did you mean \"key_bits\"") }, "\(error.problems)")
     }
 
+    func testTheExampleNamesEveryBuiltInVariable() {
+        let example = ConfigReference.exampleFile()
+        for name in HostIdentity.builtInVariableNames {
+            XCTAssertTrue(example.contains("{{\(name)}}"), name)
+        }
+    }
+
     func testThePlainListNamesEveryKey() {
         let list = ConfigReference.plainList()
         for key in RootKeys.names { XCTAssertTrue(list.contains("\n\(key)  (") || list.hasPrefix("\(key)  ("), key) }
