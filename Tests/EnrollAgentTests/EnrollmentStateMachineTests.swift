@@ -155,4 +155,53 @@ final class EnrollmentStateMachineTests: XCTestCase {
         let status = try AgentProcess.run(arguments: ["status"], config: text)
         XCTAssertTrue(status.standardOutput.contains("abandoned"), status.transcript)
     }
+
+    // MARK: - Killed between install and record
+
+    /// A run killed after installing the issued certificate but before saving the state
+    /// leaves the RenewalReq on file while its certificate is live. The next run records
+    /// the install without the network: polling again would open a reply encrypted to the
+    /// previous certificate with the new live key ("cannot decrypt the reply"), which is what
+    /// CrashSafetyTests hit at random kill instants.
+    func testAnInstallThatWasNotRecordedIsRecordedWithoutTheNetwork() throws {
+        let server = try TestSCEPServer(ca: try TestPKI.ca(), plan: [.certRep(.success), .certRep(.pending)])
+        defer { server.stop() }
+        let hookMarker = workspace.appending("hook-ran")
+        let text = try config(for: server, extra: ["poll_initial_interval = \"1s\"", "poll_max_wait = \"1s\"",
+                                                   "post_install = [\"/usr/bin/touch\", \"\(hookMarker)\"]"])
+        XCTAssertEqual(try AgentProcess.run(arguments: ["enroll"], config: text).exitCode, 0)
+        let first = try XCTUnwrap(try live())
+
+        // A RenewalReq the CA keeps PENDING; copy the store as a kill right after the next
+        // run's install would leave it.
+        let pendingRun = try AgentProcess.run(arguments: ["renew", "--force"], config: text)
+        XCTAssertEqual(pendingRun.exitCode, 75, pendingRun.transcript)
+        XCTAssertEqual(server.pkiOperations.last?.messageType, .renewalReq)
+        let profile = workspace.appending("state/device")
+        let stateBeforeInstall = try Data(contentsOf: URL(fileURLWithPath: profile + "/state.json"))
+        let pendingKey = try Data(contentsOf: URL(fileURLWithPath: profile + "/pending/key.pem"))
+        let pendingRequest = try Data(contentsOf: URL(fileURLWithPath: profile + "/pending/request.der"))
+
+        let installRun = try AgentProcess.run(arguments: ["renew"], config: text)
+        XCTAssertEqual(installRun.exitCode, 0, installRun.transcript)
+        let second = try XCTUnwrap(try live())
+        XCTAssertNotEqual(second.id, first.id)
+        try FileManager.default.removeItem(atPath: hookMarker)
+
+        try FileManager.default.createDirectory(atPath: profile + "/pending", withIntermediateDirectories: true)
+        try pendingKey.write(to: URL(fileURLWithPath: profile + "/pending/key.pem"))
+        try pendingRequest.write(to: URL(fileURLWithPath: profile + "/pending/request.der"))
+        try stateBeforeInstall.write(to: URL(fileURLWithPath: profile + "/state.json"))
+        XCTAssertNotNil(try state().phase.transaction)
+        let operationsBefore = server.pkiOperations.count
+
+        let recovery = try AgentProcess.run(arguments: ["renew"], config: text)
+        XCTAssertEqual(recovery.exitCode, 0, recovery.transcript)
+        XCTAssertTrue(recovery.standardError.contains("installed by a run that stopped before recording it"), recovery.transcript)
+        XCTAssertEqual(server.pkiOperations.count, operationsBefore, "the recovery went to the network")
+        XCTAssertEqual(try state().phase, .idle)
+        XCTAssertEqual(try live()?.id, second.id, "the live certificate changed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: profile + "/pending"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: hookMarker), "the hook the killed run never ran did not run")
+    }
 }

@@ -48,6 +48,9 @@ struct ProfileRunner {
         var state = try loadState(store)
         let live = readLive(store)
         if let live { try? pickJitterIfNeeded(for: live, state: &state, store: store) }
+        if let live, let recorded = try await recordInstallOfAStoppedRun(state: state, live: live, store: store) {
+            state = recorded
+        }
         try discardFilesOfEndedTransaction(state: state, store: store)
 
         let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now)
@@ -264,6 +267,32 @@ struct ProfileRunner {
 
     /// Files of a transaction the state no longer names (a crash after the state was
     /// saved and before they were deleted): only the lock holder gets here.
+    /// A run killed after its install but before it saved the state leaves the transaction on
+    /// file while its certificate is already live: the install copied the pending key into the
+    /// generation, byte for byte. Polling again would open the reply (encrypted to the request's
+    /// signer, the previous certificate for a RenewalReq) with the new live key and fail; the
+    /// step that was interrupted is recorded instead, without the network, and the hook the
+    /// killed run never ran runs now.
+    private func recordInstallOfAStoppedRun(state: ProfileState, live: LiveCertificate, store: ProfileStore) async throws -> ProfileState? {
+        guard let transaction = state.phase.transaction else { return nil }
+        let serial = CertificateText.serialHex(live.certificate)
+        // With reuse_key the request's key is the renewed certificate's: a live certificate
+        // with that key is the one being renewed, not the one issued.
+        guard transaction.renews?.serial != serial, let pendingKey = try store.loadPendingKey(),
+              (try? store.readBundle(of: live.generation).keyPEM) == pendingKey else { return nil }
+        logger.info("the certificate of this transaction was installed by a run that stopped before recording it; recording it now",
+                    metadata: ["transactionID": "\(transaction.transactionID)", "serial": "\(serial)"])
+        var rng = SystemRandomNumberGenerator()
+        let jitter = state.renewalJitter?.serial == serial ? state.renewalJitter?.seconds ?? 0 : 0
+        let next = EnrollmentTransitions.apply(.installed(facts(live), keyStorage: transaction.keyStorage, jitter: jitter),
+                                               after: .poll, to: state, policy: policy,
+                                               liveNotAfter: live.certificate.notValidAfter, now: environment.clock.now(), using: &rng)
+        try save(next, store)
+        try? store.clearPending()
+        await afterInstall(InstalledCertificate(generation: live.generation, certificate: live.certificate, kind: transaction.kind), store: store)
+        return next
+    }
+
     private func discardFilesOfEndedTransaction(state: ProfileState, store: ProfileStore) throws {
         if state.phase.transaction == nil, try store.loadPendingKey() != nil || store.loadPendingRequest() != nil {
             try store.clearPending()
