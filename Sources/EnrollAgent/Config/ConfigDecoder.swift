@@ -80,7 +80,7 @@ final class ConfigDecoder {
         "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
     ]
     static let challengeKeysBySource: [(source: String, keys: [String])] = [
-        ("endpoint", ["url", "token_file"]),
+        ("endpoint", ["url", "token_file", "auth", "username", "password_file", "format"]),
         ("file", ["file"]),
         ("command", ["command"]),
         ("none", []),
@@ -297,7 +297,8 @@ final class ConfigDecoder {
     private func checkTemplateVariables(_ reader: ConfigTableReader, subject: String,
                                         sans: SubjectAlternativeNameTemplates,
                                         variables: [String: String], challenge: ChallengeSource) {
-        if case .endpoint = challenge { return }
+        // Only our JSON contract adds variables at enrollment time.
+        if case .endpoint(let endpoint) = challenge, endpoint.format == .json { return }
         let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
         let templates: [(key: String, text: String)] =
             [("subject", subject)] + sans.upn.map { ("san_upn", $0) } + sans.dns.map { ("san_dns", $0) }
@@ -366,7 +367,8 @@ final class ConfigDecoder {
 
         switch source {
         case "endpoint":
-            let tokenFile = reader.absolutePath("token_file")
+            let auth = decodeEndpointAuth(reader)
+            let format = reader.enumeration("format", ChallengeFormat.self)
             guard let (text, line) = reader.string("url") else {
                 if table["url"] == nil {
                     reader.reportMissing("url", "expected the management endpoint, e.g. url = \"https://mdm.example.com/v1/scep/challenge\"")
@@ -390,8 +392,8 @@ final class ConfigDecoder {
                               "plain http to a loopback endpoint: the challenge is not encrypted in transit (acceptable for a local helper only)",
                               severity: .warning)
             }
-            if table["token_file"] != nil, tokenFile == nil { return nil }
-            return .endpoint(url: url, tokenFile: tokenFile)
+            guard let auth, table["format"] == nil || format != nil else { return nil }
+            return .endpoint(EndpointChallenge(url: url, auth: auth, format: format ?? .json))
         case "file":
             guard let path = reader.absolutePath("file") else {
                 if table["file"] == nil {
@@ -411,6 +413,80 @@ final class ConfigDecoder {
         default:
             return .noChallenge
         }
+    }
+
+    /// `auth` with its credentials: `token_file` for bearer (the default when it is given),
+    /// `username` + `password_file` for basic and ntlm; a key the chosen scheme does not use
+    /// is an error, so a half-changed configuration does not silently send the wrong secret.
+    /// Nil after a problem was reported.
+    private func decodeEndpointAuth(_ reader: ConfigTableReader) -> EndpointAuth? {
+        let table = reader.table
+        let tokenFile = reader.absolutePath("token_file")
+        let passwordFile = reader.absolutePath("password_file")
+        let username = reader.string("username")
+        let scheme: String
+        if let (text, line) = reader.string("auth") {
+            guard EndpointAuth.names.contains(text) else {
+                reader.report("auth", line: line, "expected \(ConfigTableReader.choiceList(EndpointAuth.names)), got \"\(text)\"\(didYouMean(text, among: EndpointAuth.names))")
+                return nil
+            }
+            scheme = text
+        } else if table["auth"] != nil {
+            return nil  // wrong type, reported
+        } else if table["token_file"] != nil {
+            scheme = "bearer"
+        } else if table["username"] != nil || table["password_file"] != nil {
+            let key = table["username"] != nil ? "username" : "password_file"
+            reader.report(key, line: table[key]?.line,
+                          "\(key) is used only with auth = \"basic\" or \"ntlm\"; add the auth key (Okta's generic dynamic challenge and NDES take \"basic\"; NDES with Windows authentication \"ntlm\")")
+            return nil
+        } else {
+            return .noCredentials
+        }
+
+        var valid = true
+        func refuse(_ key: String, _ why: String) {
+            guard let value = table[key] else { return }
+            reader.report(key, line: value.line, "not used with auth = \"\(scheme)\"; \(why)")
+            valid = false
+        }
+        func require(_ key: String, _ example: String) {
+            guard table[key] == nil else { return }
+            reader.report(key, line: table["auth"]?.line ?? (table.line > 0 ? table.line : nil),
+                          "auth = \"\(scheme)\" needs \(key), e.g. \(example)")
+            valid = false
+        }
+        if scheme == "bearer" {
+            refuse("username", "bearer sends only the token from token_file; remove it, or set auth = \"basic\"")
+            refuse("password_file", "bearer sends only the token from token_file; remove it, or set auth = \"basic\"")
+            require("token_file", "token_file = \"/etc/enroll-agent/device-token\"")
+            guard valid, let tokenFile else { return nil }
+            return .bearer(tokenFile: tokenFile)
+        }
+        refuse("token_file", "\(scheme) reads the password from password_file; remove token_file")
+        require("username", "username = \"scep-client\"")
+        require("password_file", "password_file = \"/etc/enroll-agent/challenge-password\"")
+        guard valid, let (name, line) = username, let passwordFile else { return nil }
+        if let problem = Self.usernameProblem(name, scheme: scheme) {
+            reader.report("username", line: line, problem)
+            return nil
+        }
+        return scheme == "basic" ? .basic(username: name, passwordFile: passwordFile)
+            : .ntlm(username: name, passwordFile: passwordFile)
+    }
+
+    /// A user name is sent in the Authorization header: one printable line, bounded, and
+    /// for Basic without a colon (RFC 7617 §2: the user-id ends at the first colon).
+    static func usernameProblem(_ name: String, scheme: String) -> String? {
+        if name.isEmpty { return "expected a user name, got an empty string" }
+        if name.utf8.count > 256 { return "expected a user name of at most 256 bytes, got \(name.utf8.count)" }
+        if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            return "the user name contains a control character; write it on one line"
+        }
+        if scheme == "basic" && name.contains(":") {
+            return "a Basic user name cannot contain ':' (RFC 7617); check that the password is not part of it"
+        }
+        return nil
     }
 
     // MARK: - Key, certificate contents, protocol
