@@ -231,6 +231,22 @@ final class BasicAuthChallengeTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 0)
     }
 
+    /// The configuration allows plain http only to loopback; the provider refuses it too,
+    /// before it reads the password.
+    func testCredentialsAreNeverSentOverPlainHTTPToAnotherHost() async throws {
+        try FileManager.default.removeItem(atPath: passwordPath)  // so reading it would be another error
+        for auth in [EndpointAuth.basic(username: "u", passwordFile: passwordPath), .ntlm(username: "u", passwordFile: passwordPath),
+                     .bearer(tokenFile: passwordPath)] {
+            let provider = EndpointChallengeProvider(
+                url: "http://192.0.2.7/certsrv/mscep_admin/", auth: auth, format: .ndesAdmin,
+                transport: CurlTransport(), sleeper: RecordingSleeper(), logger: Logger(label: "test"))
+            let error = await expectAgentError { try await provider.fetchChallenge() }
+            XCTAssertEqual(error?.code, .config)
+            XCTAssertTrue(error?.message.contains("credentials to http://192.0.2.7/certsrv/mscep_admin/ without TLS") == true,
+                          error?.message ?? "")
+        }
+    }
+
     func testTextFormatWithTwoLinesIsRefusedWithoutEchoingThem() async throws {
         let http = try TestHTTPServer(response: .text("ONE-LINE-7a\nTWO-LINE-7b\n"))
         defer { http.stop() }

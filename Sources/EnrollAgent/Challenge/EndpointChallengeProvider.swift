@@ -50,6 +50,13 @@ struct EndpointChallengeProvider: ChallengeProvider {
     private var displayURL: String { CurlTransport.redacted(url) }
 
     func fetchChallenge() async throws -> IssuedChallenge? {
+        // The configuration allows plain http only to loopback; checked again here, before a
+        // secret is read, because a token or a Basic password on the wire is readable by anyone.
+        if let scheme = auth.httpSchemeName, let parsed = URL(string: url), parsed.scheme?.lowercased() != "https",
+           !ConfigURL.isLoopback(parsed) {
+            throw AgentError(.config, "refusing to send \(scheme) credentials to \(displayURL) without TLS: plain http is allowed "
+                             + "only to 127.0.0.1, ::1 or localhost; use an https:// URL")
+        }
         var request = HTTPRequest(method: .get, url: url, headers: ["Accept": format.acceptedMediaTypes])
         switch auth {
         case .noCredentials:

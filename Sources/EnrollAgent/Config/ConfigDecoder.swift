@@ -388,8 +388,14 @@ final class ConfigDecoder {
                                   "expected an https:// URL (plain http is allowed only for 127.0.0.1, ::1 or localhost), got \"\(text)\"")
                     return nil
                 }
+                let secrets: String
+                switch auth {
+                case .basic?: secrets = "the challenge and the Basic password are"
+                case .bearer?: secrets = "the challenge and the token are"
+                default: secrets = "the challenge is"
+                }
                 reader.report("url", line: line,
-                              "plain http to a loopback endpoint: the challenge is not encrypted in transit (acceptable for a local helper only)",
+                              "plain http to a loopback endpoint: \(secrets) not encrypted in transit (acceptable for a local helper only)",
                               severity: .warning)
             }
             guard let auth, table["format"] == nil || format != nil else { return nil }

@@ -87,6 +87,18 @@ final class ChallengeAuthConfigTests: XCTestCase {
         }
     }
 
+    func testPlainHTTPToLoopbackWarnsThatThePasswordTravelsInClear() throws {
+        let text = profile("auth = \"basic\"\nusername = \"u\"\npassword_file = \"/p\"")
+            .replacingOccurrences(of: "https://ndes.example.com/", with: "http://127.0.0.1:8080/")
+        let config = try AgentConfig.parse(text)
+        XCTAssertEqual(config.warnings.map(\.key), ["profile.device.challenge.url"])
+        XCTAssertTrue(config.warnings.first?.message.contains("the challenge and the Basic password are not encrypted in transit") == true,
+                      "\(config.warnings)")
+        XCTAssertThrowsError(try AgentConfig.parse(text.replacingOccurrences(of: "127.0.0.1:8080", with: "ndes.example.com"))) { error in
+            XCTAssertTrue("\(error)".contains("plain http is allowed only for 127.0.0.1, ::1 or localhost"), "\(error)")
+        }
+    }
+
     func testBadCombinationsAreReportedOnTheirKey() {
         let cases: [(challenge: String, key: String, line: Int, fragment: String)] = [
             ("auth = \"basic\"\npassword_file = \"/p\"", "username", 9, "auth = \"basic\" needs username"),
