@@ -10,6 +10,22 @@ packages=(
   openssl curl iproute2 util-linux faketime hyperfine      # tests, demo, benchmarks
 )
 
+# The NTLM peer of the challenge tests (Tests/Peers/ntlm_challenge_server.py): pyspnego from
+# PyPI, an NTLM acceptor that verifies the client's NTLMv2 response, in a virtualenv of its own.
+# Tests/EnrollAgentTests/NTLMChallengePeer.swift looks for it here (or $ENROLL_AGENT_NTLM_PYTHON).
+install_ntlm_peer() {
+  local venv=/var/cache/enroll-agent-tests/ntlm-venv
+  "$venv/bin/python" -c 'import spnego' 2>/dev/null && return 0
+  if [ "$(id -u)" -ne 0 ] && ! mkdir -p "$venv" 2>/dev/null; then
+    echo "not root: skipping the NTLM test peer (set ENROLL_AGENT_NTLM_PYTHON to a python with pyspnego)" >&2
+    return 0
+  fi
+  echo "installing the NTLM test peer (pyspnego) into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'pyspnego==0.12.*'
+}
+install_ntlm_peer
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

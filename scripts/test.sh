@@ -29,5 +29,5 @@ run_isolated swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
   echo "== binary-level tests against the release build"
   ENROLL_AGENT_BINARY="$PWD/.build/release/enroll-agent" run_isolated swift test --skip-build \
-    --filter 'UnattendedEndToEndTests|DaemonTests|TPMEnrollmentTests|ConcurrencyTests|HelpGoldenTests'
+    --filter 'UnattendedEndToEndTests|DaemonTests|TPMEnrollmentTests|ConcurrencyTests|HelpGoldenTests|ChallengeSourceEndToEndTests'
 fi

@@ -17,6 +17,10 @@ static inline CURLcode enroll_curl_setopt_write(CURL *h, CURLoption o, enroll_cu
 typedef int (*enroll_curl_xferinfo_cb)(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
 static inline CURLcode enroll_curl_setopt_xferinfo(CURL *h, CURLoption o, enroll_curl_xferinfo_cb cb) { return curl_easy_setopt(h, o, cb); }
 
+// CURLAUTH_* are casts and shifts of literals, which do not import into Swift.
+static const unsigned long enroll_curlauth_basic = CURLAUTH_BASIC;
+static const unsigned long enroll_curlauth_ntlm = CURLAUTH_NTLM;
+
 static inline CURLcode enroll_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode enroll_curl_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
 

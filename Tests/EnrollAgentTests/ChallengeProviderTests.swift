@@ -12,7 +12,7 @@ import XCTest
 /// A Sleeper that records every requested delay instead of sleeping. After
 /// `limit` sleeps it throws, so a provider that retries without bound makes
 /// the test fail instead of hang.
-private final class RecordingSleeper: Sleeper, @unchecked Sendable {
+final class RecordingSleeper: Sleeper, @unchecked Sendable {
     struct RunawayRetries: Error, CustomStringConvertible {
         let limit: Int
         var description: String { "the provider asked for more than \(limit) sleeps: its retries are not bounded" }
@@ -50,7 +50,7 @@ private final class ResponseScript: @unchecked Sendable {
 }
 
 /// Awaits `body` and returns the AgentError it threw; records a failure otherwise.
-private func expectAgentError(
+func expectAgentError(
     _ body: () async throws -> IssuedChallenge?, file: StaticString = #filePath, line: UInt = #line
 ) async -> AgentError? {
     do {

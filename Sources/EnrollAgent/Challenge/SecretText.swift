@@ -4,6 +4,8 @@ import Foundation
 enum SecretSource {
     /// `challenge.token_file` of the endpoint source.
     case tokenFile(path: String)
+    /// `challenge.password_file` of the endpoint source (Basic, NTLM).
+    case passwordFile(path: String)
     /// `challenge.file` of the file source.
     case challengeFile(path: String)
     /// The first line printed by `challenge.command`.
@@ -15,6 +17,7 @@ enum SecretSource {
     var name: String {
         switch self {
         case .tokenFile(let path): return "token_file \(path)"
+        case .passwordFile(let path): return "password_file \(path)"
         case .challengeFile(let path): return "the challenge file \(path)"
         case .challengeCommand(let executable): return "the challenge command \(executable)"
         case .endpoint(let url): return "the management endpoint \(url)"
@@ -22,14 +25,17 @@ enum SecretSource {
     }
 
     var noun: String {
-        if case .tokenFile = self { return "token" }
-        return "challenge"
+        switch self {
+        case .tokenFile: return "token"
+        case .passwordFile: return "password"
+        default: return "challenge"
+        }
     }
 
     /// What the administrator does about a malformed secret.
     var remedy: String {
         switch self {
-        case .tokenFile, .challengeFile: return "write the \(noun) alone into the file, on one line"
+        case .tokenFile, .passwordFile, .challengeFile: return "write the \(noun) alone into the file, on one line"
         case .challengeCommand: return "make the command print the challenge alone on its first line"
         case .endpoint: return "the endpoint must answer a challenge of printable characters; ask its operator"
         }

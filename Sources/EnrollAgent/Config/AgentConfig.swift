@@ -178,14 +178,31 @@ enum ContentEncryption: String, CaseIterable, Equatable, Sendable {
 
 /// `[profile.challenge]`: where the SCEP challenge password comes from.
 enum ChallengeSource: Equatable, Sendable {
-    /// `source = "endpoint"`: HTTPS GET to the management endpoint, bearer token read from `tokenFile`.
-    case endpoint(url: URL, tokenFile: String?)
+    /// `source = "endpoint"`: HTTPS GET to the management endpoint (our JSON contract, an
+    /// Okta generic dynamic challenge URL, an NDES `mscep_admin` page).
+    case endpoint(EndpointChallenge)
     /// `source = "file"`: a static challenge in a root-only file.
     case file(path: String)
     /// `source = "command"`: an executable (absolute path first) printing the challenge.
     case command(argv: [String])
     /// `source = "none"`: the SCEP server needs no challenge.
     case noChallenge
+
+    /// Files holding secrets for this source (token, password, static challenge), with their
+    /// key and what they are called in messages: checked for existence and permissions.
+    var secretFiles: [(key: String, path: String, what: String)] {
+        switch self {
+        case .endpoint(let endpoint):
+            switch endpoint.auth {
+            case .noCredentials: return []
+            case .bearer(let tokenFile): return [("challenge.token_file", tokenFile, "token file")]
+            case .basic(_, let passwordFile), .ntlm(_, let passwordFile):
+                return [("challenge.password_file", passwordFile, "password file")]
+            }
+        case .file(let path): return [("challenge.file", path, "challenge file")]
+        case .command, .noChallenge: return []
+        }
+    }
 
     /// The configuration spelling of the source.
     var sourceName: String {
@@ -196,4 +213,43 @@ enum ChallengeSource: Equatable, Sendable {
         case .noChallenge: return "none"
         }
     }
+}
+
+/// `[profile.challenge]` with `source = "endpoint"`.
+struct EndpointChallenge: Equatable, Sendable {
+    /// `url`: https (plain http only to loopback); a query is allowed.
+    var url: URL
+    /// `auth` with `token_file` or `username` + `password_file`.
+    var auth: EndpointAuth = .noCredentials
+    /// `format`: how the answer carries the challenge.
+    var format: ChallengeFormat = .json
+}
+
+/// `auth`: how the agent proves itself to the challenge endpoint. Secrets come only from
+/// files (never from the configuration itself, which is not secret, nor from argv).
+enum EndpointAuth: Equatable, Sendable {
+    /// No `auth` and no `token_file`: the endpoint needs no credentials (a local helper).
+    case noCredentials
+    /// `auth = "bearer"` (the default with `token_file`): `Authorization: Bearer <token_file>`.
+    case bearer(tokenFile: String)
+    /// `auth = "basic"`: HTTP Basic with `username` and the contents of `password_file`
+    /// (Okta's generic dynamic challenge URL, NDES with Basic enabled).
+    case basic(username: String, passwordFile: String)
+    /// `auth = "ntlm"`: NTLM with `username` (`DOMAIN\user` or `user@domain`) and
+    /// `password_file` (NDES's default for `mscep_admin`).
+    case ntlm(username: String, passwordFile: String)
+
+    /// The configuration spelling.
+    static let names = ["bearer", "basic", "ntlm"]
+}
+
+/// `format`: what the endpoint answers.
+enum ChallengeFormat: String, CaseIterable, Equatable, Sendable {
+    /// `{"challenge": "...", "expires_in": N, "variables": {...}}` (our contract).
+    case json
+    /// The body is the challenge: one line, surrounding whitespace trimmed.
+    case text
+    /// An NDES `mscep_admin` page (also what Okta's generic dynamic challenge URL serves):
+    /// HTML, often UTF-16LE, with "The enrollment challenge password is: <B> … </B>".
+    case ndesAdmin = "ndes-admin"
 }

@@ -205,7 +205,8 @@ final class ConfigDecoder {
                               + "unless the agent runs as root", severity: .warning)
             }
         }
-        if case .endpoint = challenge { return }
+        // Only our JSON contract adds variables at enrollment time.
+        if case .endpoint(let endpoint) = challenge, endpoint.format == .json { return }
         let known = Set(variables.keys).union(HostIdentity.builtInVariableNames)
         for (key, text) in templates {
             guard let template = try? TextTemplate(text) else { continue }
@@ -268,7 +269,7 @@ final class ConfigDecoder {
             }
             return nil
         }
-        guard let used = ChallengeKeys.source(named: source)?.keys.map(\.name) else {
+        guard let used = ChallengeKeys.source(named: source)?.usedKeys else {
             reader.report("source", line: sourceLine,
                           "expected \(ConfigTableReader.choiceList(sources)), got \"\(source)\"\(didYouMean(source, among: sources))")
             return nil
@@ -279,7 +280,8 @@ final class ConfigDecoder {
 
         switch source {
         case "endpoint":
-            let tokenFile = reader.absolutePath("token_file")
+            let auth = decodeEndpointAuth(reader)
+            let format = reader.enumeration("format", ChallengeFormat.self)
             guard let (text, line) = reader.string("url") else {
                 if table["url"] == nil {
                     reader.reportMissing("url", "expected the management endpoint, e.g. url = \"https://mdm.example.com/v1/scep/challenge\"")
@@ -299,12 +301,18 @@ final class ConfigDecoder {
                                   "expected an https:// URL (plain http is allowed only for 127.0.0.1, ::1 or localhost), got \"\(text)\"")
                     return nil
                 }
+                let secrets: String
+                switch auth {
+                case .basic?: secrets = "the challenge and the Basic password are"
+                case .bearer?: secrets = "the challenge and the token are"
+                default: secrets = "the challenge is"
+                }
                 reader.report("url", line: line,
-                              "plain http to a loopback endpoint: the challenge is not encrypted in transit (acceptable for a local helper only)",
+                              "plain http to a loopback endpoint: \(secrets) not encrypted in transit (acceptable for a local helper only)",
                               severity: .warning)
             }
-            if table["token_file"] != nil, tokenFile == nil { return nil }
-            return .endpoint(url: url, tokenFile: tokenFile)
+            guard let auth, table["format"] == nil || format != nil else { return nil }
+            return .endpoint(EndpointChallenge(url: url, auth: auth, format: format ?? .json))
         case "file":
             guard let path = reader.absolutePath("file") else {
                 if table["file"] == nil {
@@ -326,6 +334,80 @@ final class ConfigDecoder {
         }
     }
 
+    /// `auth` with its credentials: `token_file` for bearer (the default when it is given),
+    /// `username` + `password_file` for basic and ntlm; a key the chosen scheme does not use
+    /// is an error, so a half-changed configuration does not silently send the wrong secret.
+    /// Nil after a problem was reported.
+    private func decodeEndpointAuth(_ reader: ConfigTableReader) -> EndpointAuth? {
+        let table = reader.table
+        let tokenFile = reader.absolutePath("token_file")
+        let passwordFile = reader.absolutePath("password_file")
+        let username = reader.string("username")
+        let scheme: String
+        if let (text, line) = reader.string("auth") {
+            guard EndpointAuth.names.contains(text) else {
+                reader.report("auth", line: line, "expected \(ConfigTableReader.choiceList(EndpointAuth.names)), got \"\(text)\"\(didYouMean(text, among: EndpointAuth.names))")
+                return nil
+            }
+            scheme = text
+        } else if table["auth"] != nil {
+            return nil  // wrong type, reported
+        } else if table["token_file"] != nil {
+            scheme = "bearer"
+        } else if table["username"] != nil || table["password_file"] != nil {
+            let key = table["username"] != nil ? "username" : "password_file"
+            reader.report(key, line: table[key]?.line,
+                          "\(key) is used only with auth = \"basic\" or \"ntlm\"; add the auth key (Okta's generic dynamic challenge and NDES take \"basic\"; NDES with Windows authentication \"ntlm\")")
+            return nil
+        } else {
+            return .noCredentials
+        }
+
+        var valid = true
+        func refuse(_ key: String, _ why: String) {
+            guard let value = table[key] else { return }
+            reader.report(key, line: value.line, "not used with auth = \"\(scheme)\"; \(why)")
+            valid = false
+        }
+        func require(_ key: String, _ example: String) {
+            guard table[key] == nil else { return }
+            reader.report(key, line: table["auth"]?.line ?? (table.line > 0 ? table.line : nil),
+                          "auth = \"\(scheme)\" needs \(key), e.g. \(example)")
+            valid = false
+        }
+        if scheme == "bearer" {
+            refuse("username", "bearer sends only the token from token_file; remove it, or set auth = \"basic\"")
+            refuse("password_file", "bearer sends only the token from token_file; remove it, or set auth = \"basic\"")
+            require("token_file", "token_file = \"/etc/enroll-agent/device-token\"")
+            guard valid, let tokenFile else { return nil }
+            return .bearer(tokenFile: tokenFile)
+        }
+        refuse("token_file", "\(scheme) reads the password from password_file; remove token_file")
+        require("username", "username = \"scep-client\"")
+        require("password_file", "password_file = \"/etc/enroll-agent/challenge-password\"")
+        guard valid, let (name, line) = username, let passwordFile else { return nil }
+        if let problem = Self.usernameProblem(name, scheme: scheme) {
+            reader.report("username", line: line, problem)
+            return nil
+        }
+        return scheme == "basic" ? .basic(username: name, passwordFile: passwordFile)
+            : .ntlm(username: name, passwordFile: passwordFile)
+    }
+
+    /// A user name is sent in the Authorization header: one printable line, bounded, and
+    /// for Basic without a colon (RFC 7617 §2: the user-id ends at the first colon).
+    static func usernameProblem(_ name: String, scheme: String) -> String? {
+        if name.isEmpty { return "expected a user name, got an empty string" }
+        if name.utf8.count > 256 { return "expected a user name of at most 256 bytes, got \(name.utf8.count)" }
+        if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            return "the user name contains a control character; write it on one line"
+        }
+        if scheme == "basic" && name.contains(":") {
+            return "a Basic user name cannot contain ':' (RFC 7617); check that the password is not part of it"
+        }
+        return nil
+    }
+
     // MARK: - Checks across keys
 
     private func checkPolling(_ reader: ConfigTableReader, _ profile: ProfileConfig) {
@@ -333,22 +415,6 @@ final class ConfigDecoder {
         let line = reader.table["poll_initial_interval"]?.line ?? reader.table["poll_max_wait"]?.line
         reader.report("poll_initial_interval", line: line,
                       "must not exceed poll_max_wait (\(ConfigDuration.format(profile.pollMaxWait))), got \(ConfigDuration.format(profile.pollInitialInterval))")
-    }
-
-    /// `renewal_threshold_percent`: an integer 1...99, Intune's "Renewal threshold (%)" (renew
-    /// when that share of the lifetime remains); unset by default. Setting it together with
-    /// `renew_before` is reported by `check-config` (RenewalSchedule.validate), not here.
-    private func decodeRenewalThresholdPercent(_ reader: ConfigTableReader) -> Int? {
-        guard let (percent, line) = reader.integer("renewal_threshold_percent") else { return nil }
-        // RenewalPolicy.renewalThresholdRange; Config/ stays free of the Renewal module (the
-        // fuzz package builds it on its own).
-        guard (1...99).contains(percent) else {
-            reader.report("renewal_threshold_percent", line: line,
-                          "expected an integer from 1 to 99 (the share of the lifetime left when renewal starts; "
-                          + "Intune's default is 20), got \(percent)")
-            return nil
-        }
-        return percent
     }
 
     // MARK: - Helpers

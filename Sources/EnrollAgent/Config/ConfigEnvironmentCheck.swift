@@ -42,21 +42,13 @@ private struct EnvironmentCheck {
         if let tlsCAFile = profile.tlsCAFile, let message = certificateFileProblem(tlsCAFile) {
             report("tls_ca_file", message)
         }
-        switch profile.challenge {
-        case .endpoint(_, let tokenFile?):
-            if let message = secretFileProblem(tokenFile, what: "token file") {
-                report("challenge.token_file", message)
+        for secret in profile.challenge.secretFiles {
+            if let message = secretFileProblem(secret.path, what: secret.what) {
+                report(secret.key, message)
             }
-        case .file(let path):
-            if let message = secretFileProblem(path, what: "challenge file") {
-                report("challenge.file", message)
-            }
-        case .command(let argv):
-            if let program = argv.first, let message = executableProblem(program) {
-                report("challenge.command", message)
-            }
-        case .endpoint(_, nil), .noChallenge:
-            break
+        }
+        if case .command(let argv) = profile.challenge, let program = argv.first, let message = executableProblem(program) {
+            report("challenge.command", message)
         }
         if let program = profile.postInstall.first, let message = executableProblem(program) {
             report("post_install", message)
@@ -205,12 +197,10 @@ extension AgentConfig {
             .map { ConfigProblem(severity: .warning, line: nil, key: "", message: $0) }
         for profile in profiles {
             let scope = ConfigScope(profileLabel: "profile \"\(profile.name)\"", keyPrefix: "profile.\(profile.name).")
-            var checked: [(key: String, path: String, what: String, secret: Bool)] = []
-            switch profile.challenge {
-            case .endpoint(_, let tokenFile?): checked.append(("challenge.token_file", tokenFile, "token file", true))
-            case .file(let path): checked.append(("challenge.file", path, "challenge file", true))
-            case .command(let argv): if let program = argv.first { checked.append(("challenge.command", program, "challenge command", false)) }
-            case .endpoint(_, nil), .noChallenge: break
+            var checked: [(key: String, path: String, what: String, secret: Bool)] =
+                profile.challenge.secretFiles.map { ($0.key, $0.path, $0.what, true) }
+            if case .command(let argv) = profile.challenge, let program = argv.first {
+                checked.append(("challenge.command", program, "challenge command", false))
             }
             if let program = profile.postInstall.first { checked.append(("post_install", program, "post_install program", false)) }
             for item in checked {

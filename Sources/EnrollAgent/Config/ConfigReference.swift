@@ -40,6 +40,12 @@ enum ConfigReference {
             for (name, example) in source.keys {
                 lines.append((active ? "" : "# ") + "\(name) = \(example)")
             }
+            lines += source.optionalKeys.map { "# \($0.name) = \($0.example)" }
+            for recipe in source.recipes {
+                lines.append("")
+                lines += recipe.comment.map(comment)
+                lines += recipe.lines.map { "# " + $0 }
+            }
         }
         lines += ["",
                   "# Values for the templates above; the challenge endpoint may add or override.",

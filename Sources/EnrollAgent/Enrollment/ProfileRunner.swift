@@ -380,8 +380,8 @@ struct ProfileRunner {
         case .noChallenge: return NoChallengeProvider()
         case .file(let path): return FileChallengeProvider(path: path)
         case .command(let argv): return CommandChallengeProvider(argv: argv)
-        case .endpoint(let url, let tokenFile):
-            return EndpointChallengeProvider(url: url.absoluteString, tokenFile: tokenFile,
+        case .endpoint(let endpoint):
+            return EndpointChallengeProvider(url: endpoint.url.absoluteString, auth: endpoint.auth, format: endpoint.format,
                                              transport: environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
         }
     }

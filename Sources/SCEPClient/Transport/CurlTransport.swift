@@ -99,6 +99,9 @@ public struct CurlTransport: HTTPTransport {
             check(enroll_curl_setopt_long(handle, CURLOPT_POST, 1))
             check(enroll_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
         }
+        if let credentials = request.credentials, !Self.setCredentials(credentials, on: handle) {
+            setupFailed = true
+        }
         guard !setupFailed else { throw SCEPError(.transport, "libcurl rejected the transfer options for \(Self.redacted(request.url))") }
 
         let code: CURLcode = request.body.withUnsafeBytes { body in
@@ -129,6 +132,31 @@ public struct CurlTransport: HTTPTransport {
                             + "redirects are not followed: put the final URL in the configuration if it is the right server")
         }
         return HTTPResponse(status: status, headers: headers, body: sink.body)
+    }
+
+    /// Basic or NTLM done by libcurl (CURLOPT_HTTPAUTH with one scheme only: Basic is sent
+    /// with the first request, NTLM starts its negotiation there). Not in the URL, where it
+    /// could reach a message; libcurl copies the strings, and our copies are wiped at once.
+    private static func setCredentials(_ credentials: HTTPCredentials, on handle: UnsafeMutableRawPointer) -> Bool {
+        let scheme = credentials.scheme == .basic ? enroll_curlauth_basic : enroll_curlauth_ntlm
+        guard enroll_curl_setopt_long(handle, CURLOPT_HTTPAUTH, Int(bitPattern: UInt(scheme))) == CURLE_OK else { return false }
+        let user = withWipedCString(credentials.username) { enroll_curl_setopt_string(handle, CURLOPT_USERNAME, $0) }
+        let password = withWipedCString(credentials.password) { enroll_curl_setopt_string(handle, CURLOPT_PASSWORD, $0) }
+        return user == CURLE_OK && password == CURLE_OK
+    }
+
+    /// `text` as a NUL-terminated C string in a buffer of our own, zeroed (explicit_bzero,
+    /// which the compiler may not drop) before it is freed. The String itself cannot be wiped.
+    static func withWipedCString<Result>(_ text: String, _ body: (UnsafePointer<CChar>) -> Result) -> Result {
+        let count = text.utf8.count + 1
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+        defer {
+            explicit_bzero(buffer, count)
+            buffer.deallocate()
+        }
+        _ = UnsafeMutableBufferPointer(start: buffer, count: count - 1).initialize(from: text.utf8)
+        buffer[count - 1] = 0
+        return buffer.withMemoryRebound(to: CChar.self, capacity: count) { body($0) }
     }
 
     /// curl_easy_perform, through a multi handle of the transfer's own: its wait

@@ -11,14 +11,42 @@ public struct HTTPRequest: Sendable, Equatable {
     /// Whether sending it twice is harmless. A PKIOperation is not: a CA that
     /// processed the first copy may issue twice or refuse the reused challenge.
     public var isIdempotent: Bool
+    /// HTTP authentication the transport performs itself (Basic, NTLM); nil: none, or
+    /// whatever `headers` carry (a bearer token).
+    public var credentials: HTTPCredentials?
 
-    public init(method: Method, url: String, headers: [String: String] = [:], body: [UInt8] = [], isIdempotent: Bool = true) {
+    public init(method: Method, url: String, headers: [String: String] = [:], body: [UInt8] = [], isIdempotent: Bool = true,
+                credentials: HTTPCredentials? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.isIdempotent = isIdempotent
+        self.credentials = credentials
     }
+}
+
+/// A user name and password for HTTP authentication by the transport: Basic (RFC 7617)
+/// or NTLM (MS-NLMP, a challenge-response over one connection). Handed to libcurl as
+/// CURLOPT_USERNAME / CURLOPT_PASSWORD, never put into the URL (where it would show in
+/// messages) or into a header the caller builds. Its description never shows the password.
+public struct HTTPCredentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public enum Scheme: String, Sendable { case basic, ntlm }
+    public var scheme: Scheme
+    /// For NTLM also `DOMAIN\user` or `user@domain`.
+    public var username: String
+    public var password: String
+
+    public init(scheme: Scheme, username: String, password: String) {
+        self.scheme = scheme
+        self.username = username
+        self.password = password
+    }
+
+    public var description: String { "\(scheme.rawValue) credentials for \(username) (password redacted)" }
+    public var debugDescription: String { description }
+    /// `dump` sees no children, so no password.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
 
 public struct HTTPResponse: Sendable, Equatable {

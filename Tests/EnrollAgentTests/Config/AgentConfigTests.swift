@@ -81,8 +81,8 @@ final class AgentConfigTests: XCTestCase {
             name: "device",
             scepURL: try XCTUnwrap(URL(string: "https://scep.example.com/scep")),
             caPin: CAPinConfig(file: "/etc/enroll-agent/issuing-ca.pem", sha256Fingerprints: []),
-            challenge: .endpoint(url: try XCTUnwrap(URL(string: "https://mdm.example.com/v1/scep/challenge")),
-                                 tokenFile: "/etc/enroll-agent/device-token"))
+            challenge: .endpoint(EndpointChallenge(url: try XCTUnwrap(URL(string: "https://mdm.example.com/v1/scep/challenge")),
+                                                   auth: .bearer(tokenFile: "/etc/enroll-agent/device-token"))))
         expected.subjectTemplate = "CN={{UserPrincipalName}},O=Example"
         expected.subjectAlternativeNames = SubjectAlternativeNameTemplates(upn: ["{{UserPrincipalName}}"])
         expected.keyStorage = .tpmPreferred
@@ -209,7 +209,7 @@ final class AgentConfigTests: XCTestCase {
 
         let endpointWithoutToken = try AgentConfig.parse(minimalProfile(challenge: "source = \"endpoint\"\nurl = \"https://mdm/x?device=1\""))
         XCTAssertEqual(endpointWithoutToken.profiles.first?.challenge,
-                       .endpoint(url: try XCTUnwrap(URL(string: "https://mdm/x?device=1")), tokenFile: nil))
+                       .endpoint(EndpointChallenge(url: try XCTUnwrap(URL(string: "https://mdm/x?device=1")))))
     }
 
     func testPlainHTTPEndpointOnLoopbackIsAWarning() throws {

@@ -80,7 +80,7 @@ final class ConfigReferenceTests: XCTestCase {
 
     func testChallengeSourcesUseOnlyDeclaredKeys() {
         for source in ChallengeKeys.sources {
-            for (key, _) in source.keys {
+            for key in source.usedKeys {
                 XCTAssertTrue(ChallengeKeys.names.contains(key), "\(source.name) uses undeclared \(key)")
             }
         }
