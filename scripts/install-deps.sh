@@ -8,6 +8,7 @@ packages=(
   scep                                                     # micromdm scepserver + scepclient (test peer)
   swtpm swtpm-tools tpm2-tools tpm2-openssl                # software TPM + tools (test peer)
   openssl curl iproute2 util-linux faketime hyperfine      # tests, demo, benchmarks
+  python3 python3-venv                                     # the NTLM test peer's virtualenv
 )
 
 # The NTLM peer of the challenge tests (Tests/Peers/ntlm_challenge_server.py): pyspnego from
@@ -21,20 +22,22 @@ install_ntlm_peer() {
     return 0
   fi
   echo "installing the NTLM test peer (pyspnego) into $venv" >&2
-  python3 -m venv "$venv"
+  # Debian's python3 (python3-venv is installed above); another python3 on PATH may lack venv.
+  local python=python3
+  [ -x /usr/bin/python3 ] && python=/usr/bin/python3
+  "$python" -m venv "$venv"
   "$venv/bin/pip" install -q 'pyspnego==0.12.*'
 }
-install_ntlm_peer
-
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "installing: ${missing[*]}" >&2
-sudo_cmd=()
-[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+install_ntlm_peer
