@@ -9,6 +9,7 @@ packages=(
   swtpm swtpm-tools tpm2-tools tpm2-openssl                # software TPM + tools (test peer)
   openssl curl iproute2 util-linux faketime hyperfine      # tests, demo, benchmarks
   python3 python3-venv                                     # the NTLM test peer's virtualenv
+  tinyproxy                                                # the proxy tests' HTTP proxy
 )
 
 # The NTLM peer of the challenge tests (Tests/Peers/ntlm_challenge_server.py): pyspnego from

@@ -15,6 +15,15 @@ public struct SCEPService: Sendable {
     /// a server that cannot be reached is an error.
     public func capabilities() async throws -> CACapabilities {
         let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetCACaps")))
+        // A server without GetCACaps answers 400/404/500/501: no capabilities (RFC 8894 §3.5.2).
+        // Through a proxy, 403 and 502–504 are what a proxy answers when it refuses or cannot
+        // reach the server: an error that names the proxy, not an empty list of capabilities.
+        if response.proxy != nil, [403, 502, 503, 504].contains(response.status) {
+            var error = SCEPError(.httpStatus, "GetCACaps from \(CurlTransport.redacted(url)) answered \(response.statusText); "
+                                  + "check that the proxy lets the agent reach scep_url")
+            error.httpStatus = response.status
+            throw error
+        }
         guard response.status == 200 else { return .none }
         return CACapabilities(text: String(decoding: response.body, as: UTF8.self))
     }
@@ -23,7 +32,7 @@ public struct SCEPService: Sendable {
     public func caCertificates() async throws -> [Certificate] {
         let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetCACert")))
         guard response.status == 200 else {
-            throw SCEPError(.httpStatus, "GetCACert from \(CurlTransport.redacted(url)) answered HTTP \(response.status); check scep_url")
+            throw SCEPError(.httpStatus, "GetCACert from \(CurlTransport.redacted(url)) answered \(response.statusText); check scep_url")
         }
         return try CACertificates.parseReply(response.body)
     }
@@ -35,7 +44,7 @@ public struct SCEPService: Sendable {
         let response = try await transport.perform(request)
         guard response.status == 200 else {
             let excerpt = ServerText.excerpt(String(decoding: response.body.prefix(400), as: UTF8.self), limit: 200)
-            var error = SCEPError(.httpStatus, "PKIOperation at \(CurlTransport.redacted(url)) answered HTTP \(response.status)"
+            var error = SCEPError(.httpStatus, "PKIOperation at \(CurlTransport.redacted(url)) answered \(response.statusText)"
                                   + (excerpt.isEmpty ? "" : ": \(excerpt)"))
             error.httpStatus = response.status
             throw error

@@ -200,9 +200,12 @@ struct SocketIO {
                 start = newline + 1
                 return line
             }
-            scanned = buffer.count
             if buffer.count - start > limit { throw SocketIOFailure.tooLarge }
+            // fill() may drop the consumed bytes and move `start` to 0: keep the position
+            // relative to `start` (a peer that sends a line in several segments, as tinyproxy does).
+            let scannedPastStart = buffer.count - start
             try fill()
+            scanned = start + scannedPastStart
         }
     }
 

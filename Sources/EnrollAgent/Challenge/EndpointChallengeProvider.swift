@@ -94,7 +94,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
             case 429, 503:
                 throw AgentError(.challenge, "the management endpoint \(displayURL) is still busy (HTTP \(response.status)) after \(maxAttempts) attempts; the next run tries again")
             default:
-                throw AgentError(.challenge, "the management endpoint \(displayURL) answered HTTP \(response.status)")
+                throw AgentError(.challenge, "the management endpoint \(displayURL) answered \(response.statusText)")
             }
         }
     }
@@ -113,7 +113,7 @@ struct EndpointChallengeProvider: ChallengeProvider {
     /// What a 401/403 means for the credentials we sent, and which file to check. Names the
     /// scheme the endpoint asked for (WWW-Authenticate) when it is not ours; never its data.
     private func refusal(_ response: HTTPResponse) -> String {
-        let status = "HTTP \(response.status)"
+        let status = response.statusText
         let offered = response.headers["www-authenticate"]
             .flatMap { $0.split(separator: " ").first }
             .map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ",")) }

@@ -8,6 +8,8 @@ enum SecretSource {
     case passwordFile(path: String)
     /// `challenge.file` of the file source.
     case challengeFile(path: String)
+    /// `proxy_credentials_file` (`user:password`).
+    case proxyCredentialsFile(path: String)
     /// The first line printed by `challenge.command`.
     case challengeCommand(executable: String)
     /// The `challenge` value of the endpoint's JSON answer (URL without its query).
@@ -19,6 +21,7 @@ enum SecretSource {
         case .tokenFile(let path): return "token_file \(path)"
         case .passwordFile(let path): return "password_file \(path)"
         case .challengeFile(let path): return "the challenge file \(path)"
+        case .proxyCredentialsFile(let path): return "proxy_credentials_file \(path)"
         case .challengeCommand(let executable): return "the challenge command \(executable)"
         case .endpoint(let url): return "the management endpoint \(url)"
         }
@@ -28,6 +31,7 @@ enum SecretSource {
         switch self {
         case .tokenFile: return "token"
         case .passwordFile: return "password"
+        case .proxyCredentialsFile: return "proxy credentials (user:password)"
         default: return "challenge"
         }
     }
@@ -35,7 +39,7 @@ enum SecretSource {
     /// What the administrator does about a malformed secret.
     var remedy: String {
         switch self {
-        case .tokenFile, .passwordFile, .challengeFile: return "write the \(noun) alone into the file, on one line"
+        case .tokenFile, .passwordFile, .challengeFile, .proxyCredentialsFile: return "write the \(noun) alone into the file, on one line"
         case .challengeCommand: return "make the command print the challenge alone on its first line"
         case .endpoint: return "the endpoint must answer a challenge of printable characters; ask its operator"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SCEPClient
 
 /// The agent's validated configuration (DESIGN.md "Config contract").
 ///
@@ -74,6 +75,10 @@ struct ProfileConfig: Equatable, Sendable {
     var httpTimeout: TimeInterval = 30
     /// `tls_ca_file`: CA bundle for HTTPS to the SCEP server and the challenge endpoint; nil = system roots.
     var tlsCAFile: String?
+    /// `proxy` (the profile's, else the top-level one): the environment's proxies by default.
+    var proxy: ProxySetting = .environment
+    /// `proxy_credentials_file` (the profile's, else the top-level one): `user:password` for the proxy.
+    var proxyCredentialsFile: String?
     /// `post_install`: argv run after a new certificate is installed; empty = none.
     var postInstall: [String] = []
     /// `hook_environment`: names of environment variables passed on to `post_install`

@@ -95,14 +95,3 @@ enum ChallengeKeys {
         sources.first { $0.name == name }
     }
 }
-
-/// The keys at the top of the file.
-enum RootKeys {
-    static let keys: [(name: String, type: ConfigValueType, defaultValue: ConfigDefault, summary: String)] = [
-        ("state_dir", .absolutePath, .value("\"\(AgentConfig.defaultStateDirectory)\""),
-         "store root; one folder per profile below it"),
-        ("profile", .table, .required, "`[[profile]]`: one table per certificate"),
-    ]
-
-    static var names: [String] { keys.map(\.name) }
-}

@@ -83,6 +83,8 @@ final class ConfigDecoder {
         if let path = root.absolutePath("state_dir") {
             stateDirectory = path
         }
+        let globalProxy = ProxyKeys.decodeProxy(root)
+        let globalProxyCredentials = root.absolutePath("proxy_credentials_file")
 
         var profiles: [ProfileConfig] = []
         switch document.root["profile"]?.kind {
@@ -91,7 +93,10 @@ final class ConfigDecoder {
                                        message: "no [[profile]] defined; add at least one [[profile]] table"))
         case .tableArray(let tables)?:
             for (offset, table) in tables.enumerated() {
-                if let profile = decodeProfile(table, number: offset + 1) {
+                if var profile = decodeProfile(table, number: offset + 1) {
+                    // The top-level proxy keys for a profile that sets none of its own.
+                    if profile.sourceLines["proxy"] == nil, let globalProxy { profile.proxy = globalProxy }
+                    if profile.sourceLines["proxy_credentials_file"] == nil { profile.proxyCredentialsFile = profile.proxyCredentialsFile ?? globalProxyCredentials }
                     profiles.append(profile)
                 }
             }

@@ -47,6 +47,9 @@ private struct EnvironmentCheck {
                 report(secret.key, message)
             }
         }
+        if let path = profile.proxyCredentialsFile, let message = secretFileProblem(path, what: "proxy credentials file") {
+            report("proxy_credentials_file", message)
+        }
         if case .command(let argv) = profile.challenge, let program = argv.first, let message = executableProblem(program) {
             report("challenge.command", message)
         }
@@ -203,6 +206,7 @@ extension AgentConfig {
                 checked.append(("challenge.command", program, "challenge command", false))
             }
             if let program = profile.postInstall.first { checked.append(("post_install", program, "post_install program", false)) }
+            if let path = profile.proxyCredentialsFile { checked.append(("proxy_credentials_file", path, "proxy credentials file", true)) }
             for item in checked {
                 for message in FilePermissionAudit.problems(path: item.path, what: item.what, secret: item.secret && reportReadableSecrets) {
                     problems.append(scope.problem(item.key, line: profile.line(of: item.key), message, severity: .warning))

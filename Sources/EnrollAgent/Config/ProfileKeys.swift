@@ -365,6 +365,18 @@ enum ProfileKeys {
                       "Default: the system roots."],
             example: .commented("\"/etc/enroll-agent/tls-roots.pem\""),
             decode: { reader, profile in profile.tlsCAFile = reader.absolutePath("tls_ca_file") }),
+        Key(name: "proxy", type: .url, defaultValue: .described("`https_proxy`/`http_proxy`/`no_proxy` from the environment"),
+            summary: "the HTTP proxy for every request of the profile (SCEP, challenge endpoint, CRL); `\"\"` goes direct; also top-level for all profiles",
+            comment: ProxyKeys.proxyComment,
+            example: .commented("\"http://proxy.example.com:3128\""),
+            decode: { reader, profile in
+                if let setting = ProxyKeys.decodeProxy(reader) { profile.proxy = setting }
+            }),
+        Key(name: "proxy_credentials_file", type: .absolutePath, defaultValue: .none,
+            summary: "file holding `user:password` for the proxy (never in the config or argv); also top-level",
+            comment: ["Proxy credentials, one line \"user:password\", in a root:enroll-agent 0640 file."],
+            example: .commented("\"/etc/enroll-agent/proxy-credentials\""),
+            decode: { reader, profile in profile.proxyCredentialsFile = reader.absolutePath("proxy_credentials_file") }),
     ]}
 
     // MARK: - After install

@@ -202,7 +202,7 @@ struct ProfileRunner {
     /// GetCACaps + GetCACert, checked against the pin.
     private func connect() async throws -> ServerSession {
         let transport = RetryingTransport(
-            base: environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
+            base: try environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
             events: { [logger] in AgentEvents.log($0, logger) })
         let enrollment = SCEPEnrollment(
             service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: try loadPin(),
@@ -375,14 +375,14 @@ struct ProfileRunner {
         KeyProvider(policy: profile.keyStorage, tcti: profile.tcti, bits: profile.keyBits, logger: logger)
     }
 
-    func challengeProvider() -> any ChallengeProvider {
+    func challengeProvider() throws -> any ChallengeProvider {
         switch profile.challenge {
         case .noChallenge: return NoChallengeProvider()
         case .file(let path): return FileChallengeProvider(path: path)
         case .command(let argv): return CommandChallengeProvider(argv: argv)
         case .endpoint(let endpoint):
             return EndpointChallengeProvider(url: endpoint.url.absoluteString, auth: endpoint.auth, format: endpoint.format,
-                                             transport: environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
+                                             transport: try environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
         }
     }
 }

@@ -14,6 +14,11 @@ public struct CurlTransport: HTTPTransport {
         public var userAgent: String = "enroll-agent/\(AgentVersion.string)"
         /// Replies larger than this are refused (a SCEP reply is a few KiB).
         public var maxResponseBytes: Int = 4 << 20
+        /// `proxy`; with `.environment`, the variables in `environment` (see `ProxyResolver`).
+        public var proxy: ProxySetting = .environment
+        /// `proxy_credentials_file`: given to libcurl (CURLOPT_PROXYUSERNAME/PASSWORD), never put in a URL.
+        public var proxyCredentials: HTTPCredentials?
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
 
@@ -68,6 +73,14 @@ public struct CurlTransport: HTTPTransport {
         check(enroll_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000)))
         check(enroll_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.totalTimeout * 1000)))
         check(enroll_curl_setopt_string(handle, CURLOPT_USERAGENT, options.userAgent))
+        // Always set: "" makes libcurl go direct instead of reading the environment itself,
+        // so the proxy taken is the one `route` names in every message.
+        let route = ProxyResolver.route(for: request.url, setting: options.proxy, environment: options.environment)
+        check(enroll_curl_setopt_string(handle, CURLOPT_PROXY, route?.url ?? ""))
+        if route != nil, let credentials = options.proxyCredentials {
+            check(Self.withWipedCString(credentials.username) { enroll_curl_setopt_string(handle, CURLOPT_PROXYUSERNAME, $0) })
+            check(Self.withWipedCString(credentials.password) { enroll_curl_setopt_string(handle, CURLOPT_PROXYPASSWORD, $0) })
+        }
         check(enroll_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1))
         check(enroll_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2))
         if let bundle = options.caBundlePath {
@@ -115,6 +128,9 @@ public struct CurlTransport: HTTPTransport {
         if sink.overflowed {
             throw SCEPError(.malformedReply, "the reply from \(Self.redacted(request.url)) is larger than \(options.maxResponseBytes) bytes; refused")
         }
+        if let route, let failure = Self.proxyFailure(code, route: route, handle: handle, url: request.url) {
+            throw failure
+        }
         guard code == CURLE_OK else {
             let reason = String(cString: curl_easy_strerror(code))
             // Nothing of the request went out (no connection, or none by the timeout):
@@ -131,7 +147,34 @@ public struct CurlTransport: HTTPTransport {
             throw SCEPError(.redirect, "\(Self.redacted(request.url)) redirects (HTTP \(status)) to \(headers["location"].map { ServerText.excerpt($0) } ?? "an unnamed place"); "
                             + "redirects are not followed: put the final URL in the configuration if it is the right server")
         }
-        return HTTPResponse(status: status, headers: headers, body: sink.body)
+        var response = HTTPResponse(status: status, headers: headers, body: sink.body)
+        response.proxy = route
+        return response
+    }
+
+    /// A failure of the proxy rather than of the server, named as such: the proxy's host
+    /// does not resolve, nothing listens there, it refuses the tunnel (CONNECT) or asks for
+    /// credentials. The server never saw the request.
+    private static func proxyFailure(_ code: CURLcode, route: ProxyRoute, handle: UnsafeMutableRawPointer, url: String) -> SCEPError? {
+        var connectCode = 0
+        _ = enroll_curl_getinfo_long(handle, CURLINFO_HTTP_CONNECTCODE, &connectCode)
+        var status = 0
+        _ = enroll_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        let target = redacted(url)
+        let authentication = "set proxy_credentials_file (a file holding user:password) or the credentials in the proxy URL"
+        if code == CURLE_COULDNT_RESOLVE_PROXY {
+            return SCEPError(.unreachable, "cannot resolve the host of \(route) for \(target); check the proxy setting")
+        }
+        if code == CURLE_COULDNT_CONNECT {
+            return SCEPError(.unreachable, "cannot connect to \(route) for \(target); check that the proxy runs and the proxy setting")
+        }
+        if connectCode == 407 || (code == CURLE_OK && status == 407) {
+            return SCEPError(.unreachable, "\(route) asks for authentication (HTTP 407) for \(target); \(authentication)")
+        }
+        if connectCode >= 300 {
+            return SCEPError(.unreachable, "\(route) refused to open a tunnel to \(target) (HTTP \(connectCode)); the proxy's rules must allow it")
+        }
+        return nil
     }
 
     /// Basic or NTLM done by libcurl (CURLOPT_HTTPAUTH with one scheme only: Basic is sent

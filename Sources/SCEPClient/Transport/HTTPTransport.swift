@@ -54,11 +54,19 @@ public struct HTTPResponse: Sendable, Equatable {
     /// Header names lowercased.
     public var headers: [String: String]
     public var body: [UInt8]
+    /// The proxy the request went through; an error status may then be the proxy's.
+    public var proxy: ProxyRoute?
 
     public init(status: Int, headers: [String: String] = [:], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// "HTTP 403", or "HTTP 403 (through proxy http://… (https_proxy in the environment))",
+    /// since a proxy answers with statuses of its own.
+    public var statusText: String {
+        "HTTP \(status)" + (proxy.map { " (through \($0))" } ?? "")
     }
 
     public var contentType: String? { headers["content-type"] }
@@ -168,7 +176,7 @@ public struct RetryingTransport: HTTPTransport {
                 let response = try await base.perform(request)
                 let retryable = request.isIdempotent ? (500...599).contains(response.status) : response.status == 503
                 guard retryable, attempt < maxAttempts else { return response }
-                reason = "HTTP \(response.status)"
+                reason = response.statusText
             } catch let error as SCEPError
                         where attempt < maxAttempts && (error.code == .unreachable || (error.code == .transport && request.isIdempotent)) {
                 reason = error.message
