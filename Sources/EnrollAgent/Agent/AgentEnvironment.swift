@@ -15,4 +15,14 @@ struct AgentEnvironment: Sendable {
         options.caBundlePath = profile.tlsCAFile
         return CurlTransport(options: options)
     }
+    /// Builds the transport that fetches CRLs: the profile's timeouts and CA bundle, as
+    /// for SCEP, and Entra CBA's size limit (`RevocationChecker.maximumCRLBytes`).
+    var makeCRLTransport: @Sendable (ProfileConfig) -> any HTTPTransport = { profile in
+        var options = CurlTransport.Options()
+        options.totalTimeout = profile.httpTimeout
+        options.connectTimeout = min(10, profile.httpTimeout)
+        options.caBundlePath = profile.tlsCAFile
+        options.maxResponseBytes = RevocationChecker.maximumCRLBytes
+        return CurlTransport(options: options)
+    }
 }

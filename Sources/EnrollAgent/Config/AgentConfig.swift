@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 
 /// The agent's validated configuration (DESIGN.md "Config contract").
@@ -76,6 +77,8 @@ struct ProfileConfig: Equatable, Sendable {
     /// `hook_environment`: names of environment variables passed on to `post_install`
     /// (besides PATH and the ENROLL_AGENT_* variables; nothing else is inherited).
     var hookEnvironment: [String] = []
+    /// `revocation_check_interval`, `on_revoked`: the live certificate's CRL check.
+    var revocation = RevocationSettings()
     /// `[profile.challenge]`.
     var challenge: ChallengeSource
     /// `[profile.variables]`: values for the templates.
@@ -91,6 +94,16 @@ struct ProfileConfig: Equatable, Sendable {
     func line(of key: String) -> Int? {
         sourceLines[key] ?? sourceLines[""]
     }
+}
+
+/// The revocation keys of a profile (issue 10 §3).
+struct RevocationSettings: Equatable, Sendable {
+    /// `revocation_check_interval`: how often `renew` and the daemon check the live
+    /// certificate against its CRL (also when the cached CRL's nextUpdate has passed);
+    /// 0 ("0s"): on every run. Default 12h.
+    var checkInterval: TimeInterval = RevocationSchedule.defaultInterval
+    /// `on_revoked`: "reenroll" (default: a fresh PKCSReq, new key, new challenge) or "report".
+    var onRevoked: RevokedCertificatePolicy = .reenroll
 }
 
 /// `ca_pin_file` / `ca_pin_sha256`: at least one is set.

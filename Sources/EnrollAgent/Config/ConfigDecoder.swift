@@ -1,3 +1,4 @@
+import EnrollmentPlan
 import Foundation
 
 extension AgentConfig {
@@ -78,6 +79,7 @@ final class ConfigDecoder {
         "certificate_policies", "renew_before", "renew_jitter", "renewal_mode", "reuse_key",
         "allow_weak_algorithms", "content_encryption", "poll_max_wait", "poll_initial_interval", "pending_max_age",
         "http_timeout", "tls_ca_file", "post_install", "hook_environment", "challenge", "variables", "ra_pin_sha256",
+        "revocation_check_interval", "on_revoked",
     ]
     static let challengeKeysBySource: [(source: String, keys: [String])] = [
         ("endpoint", ["url", "token_file"]),
@@ -159,6 +161,7 @@ final class ConfigDecoder {
         decodeKeySettings(reader, into: &profile)
         decodeCertificateContents(reader, into: &profile)
         decodeProtocolSettings(reader, into: &profile)
+        profile.revocation = decodeRevocationSettings(reader)
         profile.sourceLines = Self.sourceLines(of: table)
 
         guard problems.errorCount == errorsBefore, name != nil else { return nil }
@@ -536,6 +539,18 @@ final class ConfigDecoder {
                 }
             }
         }
+    }
+
+    /// `revocation_check_interval` ("0s": every run) and `on_revoked`.
+    private func decodeRevocationSettings(_ reader: ConfigTableReader) -> RevocationSettings {
+        var settings = RevocationSettings()
+        if let interval = reader.duration("revocation_check_interval", allowZero: true) {
+            settings.checkInterval = interval
+        }
+        if let policy = reader.enumeration("on_revoked", RevokedCertificatePolicy.self) {
+            settings.onRevoked = policy
+        }
+        return settings
     }
 
     // MARK: - Helpers

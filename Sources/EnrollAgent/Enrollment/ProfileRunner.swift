@@ -36,11 +36,12 @@ struct ProfileRunner {
 
     var policy: EnrollmentPolicy {
         EnrollmentPolicy(renewal: RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter),
-                         pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval)
+                         pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval,
+                         revocationCheckInterval: profile.revocation.checkInterval, onRevoked: profile.revocation.onRevoked)
     }
 
-    /// Plans and performs one step.
-    func step(intent: EnrollmentIntent) async throws -> StepReport {
+    /// Plans and performs one step. `revocationCheckedThisRun`: this run has looked at the CRL.
+    func step(intent: EnrollmentIntent, revocationCheckedThisRun: Bool = false) async throws -> StepReport {
         let store = try openStore()
         let lock = try takeLock(store)
         defer { lock.release() }
@@ -50,7 +51,8 @@ struct ProfileRunner {
         if let live { try? pickJitterIfNeeded(for: live, state: &state, store: store) }
         try discardFilesOfEndedTransaction(state: state, store: store)
 
-        let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now)
+        let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now,
+                                            revocationCheckedThisRun: revocationCheckedThisRun)
         if case .wait(let until, let reason) = action { return .waited(until: until, reason: reason) }
         logger.info("\(Self.describe(action, state: state))", metadata: state.phase.transaction.map { ["transactionID": "\($0.transactionID)"] } ?? [:])
 
@@ -89,7 +91,11 @@ struct ProfileRunner {
             logger.warning("abandoning the request on file: \(reason)")
             return (.abandoned(transactionID: state.phase.transaction?.transactionID ?? "-", reason: reason), nil)
         case .startRequest(let purpose):
-            return (.prepared(try await startRequest(purpose, live: live, store: store)), nil)
+            let revoked = RevocationSchedule.revocation(state, for: live.map(facts)) != nil
+            return (.prepared(try await startRequest(purpose, live: live, liveRevoked: revoked, store: store)), nil)
+        case .checkRevocation:
+            guard let live else { return (.localFailure("no certificate to check"), nil) }
+            return (.revocationChecked(try await checkRevocation(live, store: store)), nil)
         case .send, .resend:
             guard let transaction = state.phase.transaction else { return (.localFailure("no request on file"), nil) }
             guard let messageDER = try store.loadPendingRequest() else {
@@ -129,14 +135,16 @@ struct ProfileRunner {
     /// Key first (a TPM may take seconds or fail, and neither should use up a one-time
     /// challenge), then the challenge, then the request; everything is on file before
     /// anything is sent.
-    private func startRequest(_ purpose: RequestPurpose, live: LiveCertificate?, store: ProfileStore) async throws -> SCEPTransaction {
+    private func startRequest(_ purpose: RequestPurpose, live: LiveCertificate?, liveRevoked: Bool, store: ProfileStore) async throws -> SCEPTransaction {
         let session = try await connect()
         let now = environment.clock.now()
         // Not expired is what counts here: a certificate whose notBefore lies a few seconds
         // ahead of our clock (the CA's clock runs ahead) can sign a RenewalReq all the same.
-        let liveValid = live.map { now <= $0.certificate.notValidAfter } ?? false
+        // A revoked one is treated as gone: no RenewalReq, no reused key, nothing it "renews".
+        let liveValid = !liveRevoked && (live.map { now <= $0.certificate.notValidAfter } ?? false)
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
-                                                 serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid)
+                                                 serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
+                                                 liveCertificateRevoked: liveRevoked)
         if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
             logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
         }
@@ -240,6 +248,8 @@ struct ProfileRunner {
                            metadata: ["retryAt": "\(next.retryAt.map { ProfileStatus.format($0) } ?? "-")"])
         case .abandoned(let transactionID, _):
             logger.info("transaction abandoned", metadata: ["transactionID": "\(transactionID)"])
+        case .revocationChecked(let check):
+            RevocationLog.report(check, onRevoked: profile.revocation.onRevoked, logger: logger)
         default:
             break
         }
@@ -259,6 +269,7 @@ struct ProfileRunner {
         case .resend: return "sending the same request again"
         case .poll: return "polling the CA for the request on file (CertPoll)"
         case .abandon(let reason): return "giving up the request on file: \(reason)"
+        case .checkRevocation: return "checking the certificate against its CRL"
         }
     }
 
@@ -281,7 +292,8 @@ struct ProfileRunner {
 
     func facts(_ live: LiveCertificate) -> LiveCertificateFacts {
         LiveCertificateFacts(lifetime: CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter),
-                             serial: CertificateText.serialHex(live.certificate))
+                             serial: CertificateText.serialHex(live.certificate),
+                             hasCRLDistributionPoint: live.certificate.extensions[oid: CRLDistributionPoints.oid] != nil)
     }
 
     private func readLive(_ store: ProfileStore) -> LiveCertificate? {
