@@ -123,6 +123,41 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.liveGeneration(), generation)
     }
 
+    /// The daemon wakes up for the next check (not only for the renewal, weeks away): with
+    /// `revocation_check_interval = "2s"` it sleeps about 2 s between checks, and a
+    /// revocation is noticed and repaired without a restart.
+    func testTheDaemonWakesUpForTheNextCheckAndReplacesARevokedCertificate() throws {
+        let server = try TestSCEPServer(ca: try TestPKI.ca(), configuration: .init(crlDistributionPoint: .served))
+        defer { server.stop() }
+        let configPath = workspace.appending("config.toml")
+        try AgentTestFiles.writeSecret(try workspace.config(for: server, extra: ["revocation_check_interval = \"2s\""]), to: configPath)
+        let socket = try DaemonNotifySocket(path: workspace.appending("notify.sock"))
+        let agent = try ChildProcess(executable: try AgentProcess.locateBinary(), arguments: ["run", "--config", configPath],
+                                     extraEnvironment: ["NOTIFY_SOCKET": socket.path], outputPath: workspace.appending("agent.log"))
+        defer { _ = agent.terminate(gracePeriod: 1) }
+        func log() -> String { agent.readOutput() + agent.readErrorOutput() }
+        func waitFor(_ what: String, timeout: TimeInterval = 20, _ condition: () throws -> Bool) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while try !condition() {
+                guard Date() < deadline else { throw AgentProcessError("timed out waiting for \(what)\n\(log())") }
+                usleep(50_000)
+            }
+        }
+
+        try waitFor("the first certificate and its first check") { server.crl.fetchCount >= 1 && (try? store.liveGeneration()) != nil }
+        let first = try liveCertificate()
+        // The wake-up is the check's, 2 s away, not the renewal's (clamped to an hour).
+        try waitFor("a short sleep") { socket.received.contains { $0.contains("next check in 1s") || $0.contains("next check in 2s") } }
+        try waitFor("a second check") { server.crl.fetchCount >= 2 }
+
+        server.crl.revoke(first.serialNumber, reason: .superseded)
+        try waitFor("the replacement") { (try? self.liveCertificate().serialNumber) != first.serialNumber }
+        XCTAssertTrue(log().contains("the certificate has been revoked by the CA"), log())
+        XCTAssertEqual(server.pkiOperations.map(\.messageType), [.pkcsReq, .pkcsReq], log())
+        agent.send(signal: SIGTERM)
+        XCTAssertEqual(agent.wait(timeout: 5), .exited(0), log())
+    }
+
     // MARK: - CRLs that cannot be used
 
     /// Each leaves the certificate live (same generation, nothing requested) with a
