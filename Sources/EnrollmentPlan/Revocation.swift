@@ -40,12 +40,15 @@ public struct RevocationCheck: Equatable, Sendable {
     /// The nextUpdate of the CRL that gave the verdict (cached in the store).
     public var crlNextUpdate: Date?
     public var crlURL: String?
+    /// With a verdict: what went wrong on the way (no CRL could be fetched, the cached one was used).
+    public var note: String?
 
-    public init(serial: String, result: RevocationCheckResult, crlNextUpdate: Date? = nil, crlURL: String? = nil) {
+    public init(serial: String, result: RevocationCheckResult, crlNextUpdate: Date? = nil, crlURL: String? = nil, note: String? = nil) {
         self.serial = serial
         self.result = result
         self.crlNextUpdate = crlNextUpdate
         self.crlURL = crlURL
+        self.note = note
     }
 }
 
@@ -56,7 +59,7 @@ public struct RevocationRecord: Codable, Equatable, Sendable {
     public var checkedAt: Date
     /// "good" | "revoked" | "unavailable": the last check's result.
     public var lastResult: String
-    /// Why the last check gave no verdict.
+    /// Why the last check gave no verdict, or (with one) what went wrong on the way.
     public var lastCause: String?
     /// Set by a verified CRL that lists the certificate; kept through checks that give no
     /// verdict, cleared only by a verified CRL that does not list it.
@@ -84,7 +87,7 @@ public struct RevocationRecord: Codable, Equatable, Sendable {
         var record = previous.flatMap { $0.serial == check.serial ? $0 : nil }
             ?? RevocationRecord(serial: check.serial, checkedAt: now, lastResult: "")
         record.checkedAt = now
-        record.lastCause = nil
+        record.lastCause = check.note
         switch check.result {
         case .good:
             record.lastResult = "good"

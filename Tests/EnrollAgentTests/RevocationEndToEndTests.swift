@@ -112,12 +112,24 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertTrue(text.standardOutput.contains("profile device: revoked"), text.transcript)
         XCTAssertTrue(text.standardOutput.contains("reason cessationOfOperation"), text.transcript)
 
-        // A later check that gets no usable CRL does not forget the revocation.
+        // A later check that cannot fetch the CRL uses the cached one (still current), and says so.
         server.crl.answer = .http(.status(503))
         let later = try AgentProcess.run(arguments: ["renew"], config: config)
         XCTAssertEqual(later.exitCode, 0, later.transcript)
+        XCTAssertTrue(later.standardError.contains("no CRL could be fetched"), later.transcript)
         XCTAssertTrue(later.standardError.contains("HTTP 503"), later.transcript)
-        let after = try statusJSON(config)
+        XCTAssertTrue(later.standardError.contains("the cached CRL was used"), later.transcript)
+        var after = try statusJSON(config)
+        XCTAssertEqual(after["state"] as? String, "revoked")
+        XCTAssertEqual((after["revocation"] as? [String: Any])?["lastResult"] as? String, "revoked")
+        XCTAssertTrue(((after["revocation"] as? [String: Any])?["cause"] as? String)?.contains("cached CRL") ?? false, "\(after)")
+
+        // Without a usable cache either, a check gives no verdict and still forgets nothing.
+        try FileManager.default.removeItem(atPath: store.crlCachePath)
+        let blind = try AgentProcess.run(arguments: ["renew"], config: config)
+        XCTAssertEqual(blind.exitCode, 0, blind.transcript)
+        XCTAssertTrue(blind.standardError.contains("the revocation check failed; the certificate stays installed"), blind.transcript)
+        after = try statusJSON(config)
         XCTAssertEqual(after["state"] as? String, "revoked")
         XCTAssertEqual((after["revocation"] as? [String: Any])?["lastResult"] as? String, "unavailable")
         XCTAssertEqual(try store.liveGeneration(), generation)

@@ -18,9 +18,15 @@ extension ProfileRunner {
             return RevocationCheck(serial: serial, result: .unavailable(cause: "the pinned CA cannot be read: \(AgentError.wrap(error, profile: profile.name).message)"))
         }
         let checker = RevocationChecker(transport: environment.makeCRLTransport(profile), pin: pin)
-        let report = await checker.check(live.certificate, chain: live.chain, now: environment.clock.now())
+        let cached = try? store.loadCRL()
+        let report = await checker.check(live.certificate, chain: live.chain, now: environment.clock.now(), cachedCRL: cached ?? nil)
         try Task.checkCancellation()  // shutdown, not a verdict
-        if let crl = report.crl {
+        var note: String?
+        if let cause = report.cachedBecause {
+            let text = "no CRL could be fetched (\(cause)); the cached CRL was used, current until \(report.crl?.nextUpdate.map(ProfileStatus.format) ?? "-")"
+            logger.warning("\(text)")
+            note = text
+        } else if let crl = report.crl {
             do { try store.saveCRL(crl.der) } catch {
                 logger.warning("the verified CRL could not be cached: \(AgentError.wrap(error, profile: profile.name).message)")
             }
@@ -29,7 +35,7 @@ extension ProfileRunner {
             logger.notice("CRL distribution point not fetched: \(reason)", metadata: ["url": "\(uri)"])
         }
         return RevocationCheck(serial: serial, result: Self.result(of: report.verdict),
-                               crlNextUpdate: report.crl?.nextUpdate, crlURL: report.url)
+                               crlNextUpdate: report.crl?.nextUpdate, crlURL: report.url ?? (note == nil ? nil : store.crlCachePath), note: note)
     }
 
     static func result(of verdict: RevocationReport.Verdict) -> RevocationCheckResult {

@@ -49,6 +49,9 @@ public struct RevocationReport: Sendable {
     public var crl: CertificateRevocationList?
     /// Distribution points that were not fetched, with why.
     public var notFetched: [CRLLocation] = []
+    /// Set when no CRL could be fetched and the verdict comes from the cached one (still
+    /// current, verified again): why fetching failed.
+    public var cachedBecause: String?
 }
 
 /// Checks a certificate against the CRLs its distribution point extension names: fetched
@@ -76,7 +79,9 @@ public struct RevocationChecker: Sendable {
         }
     }
 
-    public func check(_ certificate: Certificate, chain: [Certificate], now: Date) async -> RevocationReport {
+    /// - Parameter cachedCRL: the last CRL that verified (the store's cache); used when no
+    ///   CRL can be fetched and it is still current (RFC 5280: valid until its nextUpdate).
+    public func check(_ certificate: Certificate, chain: [Certificate], now: Date, cachedCRL: [UInt8]? = nil) async -> RevocationReport {
         let locations: [CRLLocation]
         do {
             guard let found = try Self.locations(of: certificate) else {
@@ -109,8 +114,29 @@ public struct RevocationChecker: Sendable {
             if case .notFetched(let uri, let reason) = location { return "\(uri): \(reason)" }
             return location.uri
         }
-        report.verdict = .unavailable(causes.isEmpty ? "no usable CRL distribution point" : causes.joined(separator: "; "))
+        let cause = causes.isEmpty ? "no usable CRL distribution point" : causes.joined(separator: "; ")
+        if let cachedCRL, let cached = await verdict(fromCache: cachedCRL, for: certificate, chain: chain, now: now) {
+            report.verdict = cached.verdict
+            report.crl = cached.crl
+            report.cachedBecause = cause
+            return report
+        }
+        report.verdict = .unavailable(cause)
         return report
+    }
+
+    /// The cached CRL's verdict, when it still verifies and is current; nil otherwise.
+    private func verdict(fromCache der: [UInt8], for certificate: Certificate, chain: [Certificate],
+                         now: Date) async -> (verdict: RevocationReport.Verdict, crl: CertificateRevocationList)? {
+        do {
+            let crl = try CertificateRevocationList(derEncoded: der)
+            let issuer = try await CRLValidation.issuer(of: certificate, chain: chain, pin: pin, now: now)
+            try CRLValidation.verify(crl, issuer: issuer, for: certificate, now: now)
+            let entry = try CRLValidation.entry(for: certificate, in: crl)
+            return (entry.map { .revoked($0) } ?? .good, crl)
+        } catch {
+            return nil  // out of date, or not ours: the fetch failure stands
+        }
     }
 
     /// GET `url` (HTTP only): the CRL's bytes (DER, or PEM as some CAs publish it), parsed.
