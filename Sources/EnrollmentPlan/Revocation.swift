@@ -52,13 +52,23 @@ public struct RevocationCheck: Equatable, Sendable {
     }
 }
 
+/// How the last check ended, as `status` shows it.
+public enum RevocationCheckStatus: String, Codable, Equatable, Sendable {
+    /// A verified CRL does not list the certificate.
+    case good
+    /// A verified CRL lists it.
+    case revoked
+    /// No CRL could be fetched and verified.
+    case unavailable
+}
+
 /// What `state.json` keeps about the live certificate's revocation (`revocation`).
 public struct RevocationRecord: Codable, Equatable, Sendable {
     /// Serial (hex) of the certificate this is about; a record for another serial is stale.
     public var serial: String
     public var checkedAt: Date
-    /// "good" | "revoked" | "unavailable": the last check's result.
-    public var lastResult: String
+    /// The last check's result.
+    public var lastResult: RevocationCheckStatus
     /// Why the last check gave no verdict, or (with one) what went wrong on the way.
     public var lastCause: String?
     /// Set by a verified CRL that lists the certificate; kept through checks that give no
@@ -70,7 +80,7 @@ public struct RevocationRecord: Codable, Equatable, Sendable {
     /// When a verified CRL last gave a verdict.
     public var verifiedAt: Date?
 
-    public init(serial: String, checkedAt: Date, lastResult: String, lastCause: String? = nil, revoked: Revocation? = nil,
+    public init(serial: String, checkedAt: Date, lastResult: RevocationCheckStatus, lastCause: String? = nil, revoked: Revocation? = nil,
                 crlNextUpdate: Date? = nil, crlURL: String? = nil, verifiedAt: Date? = nil) {
         self.serial = serial
         self.checkedAt = checkedAt
@@ -85,19 +95,19 @@ public struct RevocationRecord: Codable, Equatable, Sendable {
     /// The record after `check` at `now`.
     public static func after(_ check: RevocationCheck, previous: RevocationRecord?, now: Date) -> RevocationRecord {
         var record = previous.flatMap { $0.serial == check.serial ? $0 : nil }
-            ?? RevocationRecord(serial: check.serial, checkedAt: now, lastResult: "")
+            ?? RevocationRecord(serial: check.serial, checkedAt: now, lastResult: .unavailable)
         record.checkedAt = now
         record.lastCause = check.note
         switch check.result {
         case .good:
-            record.lastResult = "good"
+            record.lastResult = .good
             record.revoked = nil
         case .revoked(let revocation):
-            record.lastResult = "revoked"
+            record.lastResult = .revoked
             record.revoked = revocation
         case .unavailable(let cause):
             // Nothing is known: what the last verified CRL said stands.
-            record.lastResult = "unavailable"
+            record.lastResult = .unavailable
             record.lastCause = cause
             return record
         }

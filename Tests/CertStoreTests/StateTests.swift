@@ -105,7 +105,7 @@ final class StateTests: XCTestCase {
     func testRevocationRecordRoundTripsAndAVersion2FileStillLoads() throws {
         var state = sampleState
         state.revocation = RevocationRecord(
-            serial: "01ab", checkedAt: started, lastResult: "unavailable", lastCause: "HTTP 404",
+            serial: "01ab", checkedAt: started, lastResult: .unavailable, lastCause: "HTTP 404",
             revoked: Revocation(revokedAt: started.addingTimeInterval(-60), reason: "keyCompromise", invalidityDate: started.addingTimeInterval(-120)),
             crlNextUpdate: started.addingTimeInterval(3600), crlURL: "http://crl.example.com/ca.crl", verifiedAt: started.addingTimeInterval(-30))
         try store.saveState(state)

@@ -13,7 +13,7 @@ final class RevocationPlanningTests: XCTestCase {
     static let live = LiveCertificateFacts(lifetime: P.live.lifetime, serial: "0a", hasCRLDistributionPoint: true)
     static let revocation = Revocation(revokedAt: start + day, reason: "keyCompromise")
 
-    static func record(checkedAt: Date, result: String = "good", revoked: Revocation? = nil, nextUpdate: Date? = nil,
+    static func record(checkedAt: Date, result: RevocationCheckStatus = .good, revoked: Revocation? = nil, nextUpdate: Date? = nil,
                        serial: String = "0a") -> RevocationRecord {
         RevocationRecord(serial: serial, checkedAt: checkedAt, lastResult: result, revoked: revoked, crlNextUpdate: nextUpdate)
     }
@@ -40,7 +40,7 @@ final class RevocationPlanningTests: XCTestCase {
         let start = Self.start, day = Self.day, hour = Self.hour
         let t = P.transaction()
         let notDue = EnrollmentAction.wait(until: start + 60 * day, reason: .notDue)
-        let revokedRecord = Self.record(checkedAt: start + 2 * day, result: "revoked", revoked: Self.revocation)
+        let revokedRecord = Self.record(checkedAt: start + 2 * day, result: .revoked, revoked: Self.revocation)
         let scenarios: [Scenario] = [
             // When the CRL is looked at.
             Scenario(name: "never checked: check", now: start + day, expected: .checkRevocation),
@@ -92,7 +92,7 @@ final class RevocationPlanningTests: XCTestCase {
                      policy: Self.policy(onRevoked: .report), intent: .enroll(), now: start + 2 * day + 60,
                      expected: .wait(until: nil, reason: .certificateValid)),
             Scenario(name: "a revocation of the previous certificate does not count",
-                     state: ProfileState(revocation: Self.record(checkedAt: start + 2 * day, result: "revoked", revoked: Self.revocation, serial: "09")),
+                     state: ProfileState(revocation: Self.record(checkedAt: start + 2 * day, result: .revoked, revoked: Self.revocation, serial: "09")),
                      checkedThisRun: true, now: start + 2 * day + 60, expected: notDue),
         ]
         for scenario in scenarios {
@@ -146,7 +146,7 @@ final class RevocationPlanningTests: XCTestCase {
         let revoked = apply(RevocationCheck(serial: "0a", result: .revoked(Self.revocation), crlNextUpdate: now + Self.hour, crlURL: "http://x/crl"),
                             to: failing)
         XCTAssertEqual(revoked.revocation?.revoked, Self.revocation)
-        XCTAssertEqual(revoked.revocation?.lastResult, "revoked")
+        XCTAssertEqual(revoked.revocation?.lastResult, .revoked)
         XCTAssertEqual(revoked.revocation?.crlNextUpdate, now + Self.hour)
         XCTAssertEqual(revoked.revocation?.checkedAt, now)
         XCTAssertEqual(revoked.failures, 2)
@@ -155,14 +155,14 @@ final class RevocationPlanningTests: XCTestCase {
 
         let unavailable = apply(RevocationCheck(serial: "0a", result: .unavailable(cause: "HTTP 404")), to: revoked)
         XCTAssertEqual(unavailable.revocation?.revoked, Self.revocation, "a check without a verdict undoes nothing")
-        XCTAssertEqual(unavailable.revocation?.lastResult, "unavailable")
+        XCTAssertEqual(unavailable.revocation?.lastResult, .unavailable)
         XCTAssertEqual(unavailable.revocation?.lastCause, "HTTP 404")
         XCTAssertEqual(unavailable.revocation?.crlNextUpdate, now + Self.hour, "the last verified CRL's nextUpdate stands")
         XCTAssertEqual(unavailable.failures, 2)
 
         let good = apply(RevocationCheck(serial: "0a", result: .good, crlNextUpdate: now + 2 * Self.hour), to: unavailable)
         XCTAssertNil(good.revocation?.revoked, "lifted (certificateHold released)")
-        XCTAssertEqual(good.revocation?.lastResult, "good")
+        XCTAssertEqual(good.revocation?.lastResult, .good)
         XCTAssertNil(good.revocation?.lastCause)
 
         let newCertificate = apply(RevocationCheck(serial: "0b", result: .unavailable(cause: "timeout")), to: revoked)

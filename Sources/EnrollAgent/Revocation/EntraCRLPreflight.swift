@@ -91,28 +91,27 @@ struct EntraCRLPreflight {
         } catch {
             let seconds = Self.seconds(clock.now - started)
             let cause = RevocationChecker.describe(error)
-            if cause.contains("larger than") {
+            switch Self.failure(of: error, after: seconds) {
+            case .tooLarge:
                 add(R.reachable, .pass, "\(url) answered")
                 add(R.size, .fail, cause)
                 add(R.downloadTime, .skipped, "the download was stopped at the size limit after \(Self.format(seconds)) s")
                 return skipRest(from: [R.signature, R.current, R.notRevoked], because: "the CRL is too large")
-            }
-            let timedOut = seconds >= R.maximumSeconds - 0.05 || cause.lowercased().contains("timeout")
-            if timedOut {
+            case .tooSlow:
                 add(R.reachable, .skipped, "no complete answer from \(url) within \(Self.format(R.maximumSeconds)) s (see the next rules)")
                 add(R.size, .skipped, "not downloaded")
                 add(R.downloadTime, .fail, "not downloaded within \(Self.format(R.maximumSeconds)) s: \(cause)")
                 return skipRest(from: [R.signature, R.current, R.notRevoked], because: "the CRL was not downloaded")
-            }
-            if cause.contains("not a DER CRL") {
+            case .notACRL:
                 add(R.reachable, .pass, "\(url) answered")
                 add(R.size, .pass, "within the limit")
                 add(R.downloadTime, .pass, "\(Self.format(seconds)) s")
                 add(R.signature, .fail, cause)
                 return skipRest(from: [R.current, R.notRevoked], because: "the CRL cannot be read")
+            case .unreachable:
+                add(R.reachable, .fail, cause)
+                return skipRest(from: [R.size, R.downloadTime, R.signature, R.current, R.notRevoked], because: "the CRL was not downloaded")
             }
-            add(R.reachable, .fail, cause)
-            return skipRest(from: [R.size, R.downloadTime, R.signature, R.current, R.notRevoked], because: "the CRL was not downloaded")
         }
         let seconds = Self.seconds(clock.now - started)
         add(R.reachable, .pass, "\(url) answered HTTP 200")
@@ -122,19 +121,19 @@ struct EntraCRLPreflight {
         do {
             let issuer = try await CRLValidation.issuer(of: certificate, chain: chain, pin: pin, now: now)
             do {
-                try CRLValidation.verify(crl, issuer: issuer, for: certificate, now: now)
+                try CRLValidation.verifyIssuer(crl, issuer: issuer, for: certificate)
                 add(R.signature, .pass, "issued and signed by \"\(issuer.subject)\"")
+            } catch {
+                add(R.signature, .fail, RevocationChecker.describe(error))
+                add(R.current, .skipped, "the CRL does not verify")
+                return skipRest(from: [R.notRevoked], because: "the CRL does not verify")
+            }
+            do {
+                try CRLValidation.verifyCurrent(crl, now: now)
                 add(R.current, .pass, "thisUpdate \(ProfileStatus.format(crl.thisUpdate)), nextUpdate \(crl.nextUpdate.map(ProfileStatus.format) ?? "none")")
             } catch {
-                let cause = RevocationChecker.describe(error)
-                if cause.contains("out of date") || cause.contains("in the future") {
-                    add(R.signature, .pass, "issued and signed by \"\(issuer.subject)\"")
-                    add(R.current, .fail, cause)
-                } else {
-                    add(R.signature, .fail, cause)
-                    add(R.current, .skipped, "the CRL does not verify")
-                }
-                return skipRest(from: [R.notRevoked], because: "the CRL does not verify")
+                add(R.current, .fail, RevocationChecker.describe(error))
+                return skipRest(from: [R.notRevoked], because: "the CRL is not current")
             }
         } catch {
             add(R.signature, .fail, "the live certificate's issuer is not on the pinned path: \(RevocationChecker.describe(error))")
@@ -150,6 +149,22 @@ struct EntraCRLPreflight {
             add(R.notRevoked, .fail, RevocationChecker.describe(error))
         }
         return findings
+    }
+
+    enum FetchFailure { case tooLarge, tooSlow, notACRL, unreachable }
+
+    /// Which rule a failed download breaks: the transport reports the size limit as a
+    /// malformed reply, a body that is no CRL is an unusable CRL, and a transfer cut off at
+    /// the 10 s total timeout is libcurl's "Timeout was reached".
+    static func failure(of error: Error, after seconds: Double) -> FetchFailure {
+        guard let scep = error as? SCEPError else { return .unreachable }
+        switch scep.code {
+        case .malformedReply: return .tooLarge
+        case .unusableCRL: return .notACRL
+        case .transport, .unreachable:
+            return seconds >= EntraCBARule.maximumSeconds - 0.05 || scep.message.contains("Timeout") ? .tooSlow : .unreachable
+        default: return .unreachable
+        }
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -26,7 +26,7 @@ extension ProfileStatus {
                                   environment: AgentEnvironment(), logger: .init(label: "status")).facts(live)
         guard let record = RevocationSchedule.record(state, for: facts) else { return }
         revocation = RevocationStatusInfo(
-            lastResult: record.lastResult, checkedAt: record.checkedAt, cause: record.lastCause,
+            lastResult: record.lastResult.rawValue, checkedAt: record.checkedAt, cause: record.lastCause,
             revokedAt: record.revoked?.revokedAt, reason: record.revoked.map { $0.reason ?? "unspecified" },
             invalidityDate: record.revoked?.invalidityDate, crlURL: record.crlURL, crlNextUpdate: record.crlNextUpdate,
             nextCheck: RevocationSchedule.nextCheck(state: state, live: facts, interval: config.revocation.checkInterval))

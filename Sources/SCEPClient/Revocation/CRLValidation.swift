@@ -23,6 +23,12 @@ public enum CRLValidation {
 
     /// Throws `SCEPError(.unusableCRL)` with the cause when `crl` does not speak for `certificate`.
     public static func verify(_ crl: CertificateRevocationList, issuer: Certificate, for certificate: Certificate, now: Date) throws {
+        try verifyIssuer(crl, issuer: issuer, for: certificate)
+        try verifyCurrent(crl, now: now)
+    }
+
+    /// Issued by the certificate's issuer, signed with its key, nothing critical we ignore.
+    public static func verifyIssuer(_ crl: CertificateRevocationList, issuer: Certificate, for certificate: Certificate) throws {
         func name(_ dn: DistinguishedName) -> String { "\"\(ServerText.escaped("\(dn)"))\"" }
         guard crl.issuer == certificate.issuer, issuer.subject == certificate.issuer else {
             throw SCEPError(.unusableCRL, "the CRL is issued by \(name(crl.issuer)), not by the certificate's issuer \(name(certificate.issuer))")
@@ -39,6 +45,10 @@ public enum CRLValidation {
         if let critical = crl.criticalExtensions.first {
             throw SCEPError(.unusableCRL, "the CRL carries the critical extension \(critical), which the agent does not support (delta, partitioned or indirect CRLs are not used)")
         }
+    }
+
+    /// In date: thisUpdate not ahead of us (beyond `clockTolerance`), nextUpdate not passed.
+    public static func verifyCurrent(_ crl: CertificateRevocationList, now: Date) throws {
         guard crl.thisUpdate <= now.addingTimeInterval(clockTolerance) else {
             throw SCEPError(.unusableCRL, "the CRL's thisUpdate \(format(crl.thisUpdate)) lies in the future (now: \(format(now)))")
         }
