@@ -48,6 +48,7 @@ struct ProfileRunner {
         let now = environment.clock.now()
         var state = try loadState(store)
         let live = readLive(store)
+        if let live { try await recordInstallOfAStoppedRun(live: live, state: &state, store: store, now: now) }
         if let live { try? pickJitterIfNeeded(for: live, state: &state, store: store) }
         try discardFilesOfEndedTransaction(state: state, store: store)
 
@@ -279,6 +280,27 @@ struct ProfileRunner {
         if state.phase.transaction == nil, try store.loadPendingKey() != nil || store.loadPendingRequest() != nil {
             try store.clearPending()
         }
+    }
+
+    /// A run stopped (killed, power cut) after it installed a transaction's certificate and
+    /// before it saved the state: the transaction is still on file, but its key is the live
+    /// key. Polling it again would sign the CertPoll of a RenewalReq with the wrong key (the
+    /// CA refuses it for ever); the install is recorded instead, and the hook runs.
+    /// The live key is the pending key, and (for a renewal, where `reuse_key` keeps the key)
+    /// the live certificate is not the one the transaction renews.
+    private func recordInstallOfAStoppedRun(live: LiveCertificate, state: inout ProfileState, store: ProfileStore, now: Date) async throws {
+        guard let transaction = state.phase.transaction, let pendingKey = try store.loadPendingKey(),
+              try store.readBundle(of: live.generation).keyPEM == pendingKey,
+              transaction.renews.map({ $0.serial != CertificateText.serialHex(live.certificate) }) ?? true else { return }
+        logger.warning("the certificate of transaction \(transaction.transactionID) was installed by a run that stopped before recording it; recorded now",
+                       metadata: ["generation": "\(live.generation.id)", "serial": "\(CertificateText.serial(live.certificate))"])
+        var rng = SystemRandomNumberGenerator()
+        let jitter = RenewalSchedule.pickJitter(live.lifetime, policy: policy.renewal, using: &rng)
+        state = EnrollmentTransitions.apply(.installed(facts(live), keyStorage: transaction.keyStorage, jitter: jitter), after: .poll,
+                                            to: state, policy: policy, liveNotAfter: live.certificate.notValidAfter, now: now, using: &rng)
+        try save(state, store)
+        try? store.clearPending()
+        await afterInstall(InstalledCertificate(generation: live.generation, certificate: live.certificate, kind: transaction.kind), store: store)
     }
 
     private func pickJitterIfNeeded(for live: LiveCertificate, state: inout ProfileState, store: ProfileStore) throws {
