@@ -1,4 +1,3 @@
-import EnrollmentPlan
 import Foundation
 
 /// The agent's validated configuration (DESIGN.md "Config contract").
@@ -101,9 +100,17 @@ struct RevocationSettings: Equatable, Sendable {
     /// `revocation_check_interval`: how often `renew` and the daemon check the live
     /// certificate against its CRL (also when the cached CRL's nextUpdate has passed);
     /// 0 ("0s"): on every run. Default 12h.
-    var checkInterval: TimeInterval = RevocationSchedule.defaultInterval
-    /// `on_revoked`: "reenroll" (default: a fresh PKCSReq, new key, new challenge) or "report".
-    var onRevoked: RevokedCertificatePolicy = .reenroll
+    var checkInterval: TimeInterval = 12 * 3600
+    /// `on_revoked`.
+    var onRevoked: OnRevoked = .reenroll
+}
+
+/// `on_revoked`: what a revoked live certificate leads to.
+enum OnRevoked: String, CaseIterable, Equatable, Sendable {
+    /// A fresh PKCSReq with a new key and a new challenge.
+    case reenroll
+    /// Logged and shown by `status` only.
+    case report
 }
 
 /// `ca_pin_file` / `ca_pin_sha256`: at least one is set.

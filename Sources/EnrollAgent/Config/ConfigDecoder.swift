@@ -1,4 +1,3 @@
-import EnrollmentPlan
 import Foundation
 
 extension AgentConfig {
@@ -547,7 +546,7 @@ final class ConfigDecoder {
         if let interval = reader.duration("revocation_check_interval", allowZero: true) {
             settings.checkInterval = interval
         }
-        if let policy = reader.enumeration("on_revoked", RevokedCertificatePolicy.self) {
+        if let policy = reader.enumeration("on_revoked", OnRevoked.self) {
             settings.onRevoked = policy
         }
         return settings

@@ -37,7 +37,7 @@ struct ProfileRunner {
     var policy: EnrollmentPolicy {
         EnrollmentPolicy(renewal: RenewalPolicy(renewBefore: profile.renewBefore, maximumJitter: profile.renewJitter),
                          pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval,
-                         revocationCheckInterval: profile.revocation.checkInterval, onRevoked: profile.revocation.onRevoked)
+                         revocationCheckInterval: profile.revocation.checkInterval, onRevoked: profile.revocation.onRevoked.policy)
     }
 
     /// Plans and performs one step. `revocationCheckedThisRun`: this run has looked at the CRL.
@@ -250,7 +250,7 @@ struct ProfileRunner {
         case .abandoned(let transactionID, _):
             logger.info("transaction abandoned", metadata: ["transactionID": "\(transactionID)"])
         case .revocationChecked(let check):
-            RevocationLog.report(check, onRevoked: profile.revocation.onRevoked, logger: logger)
+            RevocationLog.report(check, onRevoked: profile.revocation.onRevoked.policy, logger: logger)
         default:
             break
         }
@@ -388,6 +388,15 @@ struct ProfileRunner {
         case .endpoint(let url, let tokenFile):
             return EndpointChallengeProvider(url: url.absoluteString, tokenFile: tokenFile,
                                              transport: environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
+        }
+    }
+}
+
+extension OnRevoked {
+    var policy: RevokedCertificatePolicy {
+        switch self {
+        case .reenroll: return .reenroll
+        case .report: return .report
         }
     }
 }
