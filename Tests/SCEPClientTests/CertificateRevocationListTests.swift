@@ -192,6 +192,19 @@ QO0Pw2oISEYN/L5kn7oo4iLWobtMXA==
         XCTAssertEqual(DERBytes.of(CRLTime(Self.thisUpdate)).first, 0x17)
     }
 
+    /// A time keeps the form it came in (a GeneralizedTime before 2050, fractions), so the
+    /// CRL re-encodes to the bytes that were signed (found by the `crl` fuzz target's
+    /// byte-exact re-encoding check).
+    func testTimesKeepTheirReceivedForm() throws {
+        for text in ["20261202020105Z", "20261202020105.5Z"] {
+            let der: [UInt8] = [0x18, UInt8(text.utf8.count)] + Array(text.utf8)
+            let time = try CRLTime(derEncoded: try DER.parse(der))
+            XCTAssertEqual(DERBytes.of(time), der, text)
+            XCTAssertEqual(time.wholeSeconds.date, Self.thisUpdate, text)
+            XCTAssertEqual(DERBytes.of(time.wholeSeconds).first, 0x17, "the RFC's form is UTCTime")
+        }
+    }
+
     func testVersionAndExtensionRules() throws {
         let ca = try TestPKI.ca()
         let algorithm = AlgorithmIdentifier.withNullParameters([1, 2, 840, 113549, 1, 1, 11])

@@ -7,11 +7,33 @@ import SwiftASN1
 //      utcTime        UTCTime,
 //      generalTime    GeneralizedTime }
 //
-// Dates through 2049 are UTCTime, later ones GeneralizedTime (§5.1.2.4).
+// Dates through 2049 are UTCTime, later ones GeneralizedTime (§5.1.2.4). A parsed time keeps
+// the form it came in, so a CRL re-encodes to the bytes that were signed.
 struct CRLTime: DERParseable, DERSerializable, Hashable, Sendable {
-    var date: Date
+    private enum Form: Hashable, Sendable {
+        case utc(UTCTime)
+        case generalized(GeneralizedTime)
+    }
 
-    init(_ date: Date) { self.date = date }
+    let date: Date
+    private let form: Form
+
+    /// The RFC's form for `date`, in whole seconds.
+    init(_ date: Date) {
+        let whole = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+        let parts = Self.calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
+        let (year, month, day) = (parts.year!, parts.month!, parts.day!)
+        let (hour, minute, second) = (parts.hour!, parts.minute!, parts.second!)
+        if (1950...2049).contains(year),
+           let time = try? UTCTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second) {
+            form = .utc(time)
+        } else {
+            // Years 0...9999 are all GeneralizedTime can hold; a Date outside is a caller's bug.
+            form = .generalized(try! GeneralizedTime(year: min(max(year, 0), 9999), month: month, day: day, hours: hour,
+                                                     minutes: minute, seconds: second, fractionalSeconds: 0))
+        }
+        self.date = whole
+    }
 
     static func isTime(_ identifier: ASN1Identifier) -> Bool {
         identifier == .utcTime || identifier == .generalizedTime
@@ -21,9 +43,11 @@ struct CRLTime: DERParseable, DERSerializable, Hashable, Sendable {
         switch node.identifier {
         case .utcTime:
             let time = try UTCTime(derEncoded: node)
+            form = .utc(time)
             date = try Self.date(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
         case .generalizedTime:
             let time = try GeneralizedTime(derEncoded: node)
+            form = .generalized(time)
             date = try Self.date(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
                 .addingTimeInterval(time.fractionalSeconds)
         default:
@@ -32,19 +56,14 @@ struct CRLTime: DERParseable, DERSerializable, Hashable, Sendable {
     }
 
     func serialize(into coder: inout DER.Serializer) throws {
-        let parts = Self.calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let (year, month, day) = (parts.year!, parts.month!, parts.day!)
-        let (hour, minute, second) = (parts.hour!, parts.minute!, parts.second!)
-        if (1950...2049).contains(year) {
-            try coder.serialize(UTCTime(year: year, month: month, day: day, hours: hour, minutes: minute, seconds: second))
-        } else {
-            try coder.serialize(GeneralizedTime(year: year, month: month, day: day, hours: hour, minutes: minute,
-                                                seconds: second, fractionalSeconds: 0))
+        switch form {
+        case .utc(let time): try coder.serialize(time)
+        case .generalized(let time): try coder.serialize(time)
         }
     }
 
-    /// DER times are whole seconds (fractions only in GeneralizedTime, rarely used).
-    var wholeSeconds: CRLTime { CRLTime(Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))) }
+    /// The same instant as the RFC's form would write it (whole seconds).
+    var wholeSeconds: CRLTime { CRLTime(date) }
 
     private static let calendar: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
