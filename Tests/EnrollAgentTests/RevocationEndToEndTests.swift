@@ -109,6 +109,7 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertEqual(revocation["revokedAt"] as? String, ProfileStatusDate.text(revokedAt))
         XCTAssertEqual(revocation["lastResult"] as? String, "revoked")
         let text = try AgentProcess.run(arguments: ["status"], config: config)
+        print("--- status (on_revoked = report) ---\n\(text.standardOutput)\n--- end ---")
         XCTAssertTrue(text.standardOutput.contains("profile device: revoked"), text.transcript)
         XCTAssertTrue(text.standardOutput.contains("reason cessationOfOperation"), text.transcript)
 

@@ -146,7 +146,9 @@ struct ProfileRunner {
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
                                                  serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
                                                  liveCertificateRevoked: liveRevoked)
-        if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
+        if liveRevoked {
+            logger.info("the installed certificate is revoked: a PKCSReq with a new key and a fresh challenge replaces it, never a RenewalReq signed by it")
+        } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
             logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
         }
         let renewal: (certificate: Certificate, key: any EnrollmentKey)? = kind == .renewalReq ? (live!.certificate, try liveKey(store)) : nil
