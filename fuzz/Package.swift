@@ -51,6 +51,7 @@ let package = Package(
         .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys"]),
         .executableTarget(name: "FuzzStateFile", dependencies: ["CertStore"]),
         .executableTarget(name: "FuzzConfig", dependencies: ["AgentConfig"]),
+        .executableTarget(name: "FuzzCRL", dependencies: ["SCEPClient"] + libraries),
         .executableTarget(name: "FuzzTextInputs", dependencies: ["AgentChallenge", "SCEPClient", "TPMKeys"] + libraries),
     ],
     swiftLanguageModes: [.v5]

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh 3600            # a long run: an hour per target
 #   scripts/fuzz.sh 300 certrep     # some targets only
 #
-# Targets: getcacert certrep tss2keyfile statefile config textinputs (see fuzz/README.md).
+# Targets: getcacert certrep tss2keyfile statefile config textinputs crl (see fuzz/README.md).
 # Seeds are read from fuzz/corpus/<target>/ and never modified; what a run discovers is kept in
 # .build-fuzz/corpus/<target>/, so the next run continues from there. Crashes, timeouts, leaks and
 # out-of-memory inputs go to .build-fuzz/artifacts/<target>/; replay one with
@@ -17,11 +17,11 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift $(( $# > 0 ? 1 : 0 ))
-all_targets=(getcacert certrep tss2keyfile statefile config textinputs)
+all_targets=(getcacert certrep tss2keyfile statefile config textinputs crl)
 targets=("${@:-${all_targets[@]}}")
 declare -A harness=(
   [getcacert]=FuzzGetCACert [certrep]=FuzzCertRep [tss2keyfile]=FuzzTSS2KeyFile
-  [statefile]=FuzzStateFile [config]=FuzzConfig [textinputs]=FuzzTextInputs
+  [statefile]=FuzzStateFile [config]=FuzzConfig [textinputs]=FuzzTextInputs [crl]=FuzzCRL
 )
 # Options of single targets. config: inputs up to 256 KiB (libFuzzer's default is the largest
 # seed, at least 4 KiB), so that nesting past the TOML parser's 32 levels, long dotted keys and

@@ -27,6 +27,8 @@ enum StoreLayout {
     static let pendingDirectory = "pending"
     static let pendingKey = "key.pem"
     static let pendingRequest = "request.der"
+    /// The live certificate's last verified CRL (public data, 0644).
+    static let crlCache = "crl.der"
     static let certificateFile = "cert.pem"
     static let chainFile = "chain.pem"
     static let fullchainFile = "fullchain.pem"
@@ -132,6 +134,9 @@ public final class ProfileStore: Sendable {
     public var pendingRequestPath: String { pendingDirectory + "/" + StoreLayout.pendingRequest }
     /// `<profile>/lock`.
     public var lockPath: String { path(StoreLayout.lock) }
+    /// `<profile>/crl.der`: the last CRL that verified for the live certificate; its
+    /// nextUpdate is also in the state.
+    public var crlCachePath: String { path(StoreLayout.crlCache) }
 
     private var generationsDirectory: String { path(StoreLayout.generationsDirectory) }
     private var previousLink: String { path(StoreLayout.previous) }
@@ -464,6 +469,20 @@ public final class ProfileStore: Sendable {
         try fileSystem.rename(statePath, to: destination)
         try fileSystem.syncDirectory(directory)
         return destination
+    }
+
+    // MARK: CRL cache
+
+    /// Writes the CRL atomically (temp file, fsync, rename, fsync directory), mode 0644:
+    /// a CRL is public. Never touches the installed generations.
+    public func saveCRL(_ der: [UInt8]) throws {
+        try requireWritable("cache the CRL")
+        try fileSystem.writeFile(crlCachePath, contents: der, mode: StoreLayout.certificateMode)
+    }
+
+    /// The cached CRL, or nil.
+    public func loadCRL() throws -> [UInt8]? {
+        try fileSystem.readFile(crlCachePath)
     }
 
     // MARK: Pending key

@@ -89,8 +89,9 @@ struct LegacyStateV1: Decodable {
 /// JSON coding for `state.json`: sorted keys for stable diffs, ISO 8601 dates with
 /// milliseconds (plain ISO 8601 without them is accepted too), bytes as base64.
 enum StateFileCoding {
-    /// The format written: 2 (`ProfileState`). Version 1 files are migrated on reading.
-    static let formatVersion = 2
+    /// The format written: 3 (`ProfileState` with `revocation`). Version 2 files read as
+    /// they are (every field added since is optional); version 1 files are migrated.
+    static let formatVersion = 3
 
     static func encode(_ state: ProfileState) throws -> [UInt8] {
         let encoder = JSONEncoder()

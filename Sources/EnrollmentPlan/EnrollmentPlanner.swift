@@ -6,10 +6,13 @@ public struct LiveCertificateFacts: Sendable, Equatable {
     public var lifetime: CertificateLifetime
     /// Serial number, hex.
     public var serial: String
+    /// The certificate names a CRL distribution point: its revocation can be checked.
+    public var hasCRLDistributionPoint: Bool
 
-    public init(lifetime: CertificateLifetime, serial: String) {
+    public init(lifetime: CertificateLifetime, serial: String, hasCRLDistributionPoint: Bool = false) {
         self.lifetime = lifetime
         self.serial = serial
+        self.hasCRLDistributionPoint = hasCRLDistributionPoint
     }
 }
 
@@ -23,15 +26,23 @@ public struct EnrollmentPolicy: Sendable, Equatable {
     public var pollInitialInterval: TimeInterval
     /// How often an unreadable SUCCESS is fetched again before the transaction is abandoned.
     public var maximumUnreadableAttempts: Int
+    /// `revocation_check_interval`: how often `renew` and the daemon check the live
+    /// certificate's CRL (0: on every run).
+    public var revocationCheckInterval: TimeInterval
+    /// `on_revoked`.
+    public var onRevoked: RevokedCertificatePolicy
 
     public static let defaultPendingMaxAge: TimeInterval = 7 * 86_400
 
     public init(renewal: RenewalPolicy = RenewalPolicy(), pendingMaxAge: TimeInterval = EnrollmentPolicy.defaultPendingMaxAge,
-                pollInitialInterval: TimeInterval = 10, maximumUnreadableAttempts: Int = 3) {
+                pollInitialInterval: TimeInterval = 10, maximumUnreadableAttempts: Int = 3,
+                revocationCheckInterval: TimeInterval = RevocationSchedule.defaultInterval, onRevoked: RevokedCertificatePolicy = .reenroll) {
         self.renewal = renewal
         self.pendingMaxAge = pendingMaxAge
         self.pollInitialInterval = pollInitialInterval
         self.maximumUnreadableAttempts = maximumUnreadableAttempts
+        self.revocationCheckInterval = revocationCheckInterval
+        self.onRevoked = onRevoked
     }
 }
 
@@ -58,12 +69,14 @@ public enum RequestPurpose: Sendable, Equatable {
     case forced
     /// The transaction on file was given up; a fresh one replaces it.
     case afterAbandon
+    /// A verified CRL lists the live certificate (`on_revoked = "reenroll"`).
+    case replaceRevoked(since: Date)
 
     /// Whether the live certificate may sign a RenewalReq for it.
     public var mayRenewWithLiveCertificate: Bool {
         switch self {
         case .renewal, .forced: return true
-        case .initial, .replaceExpired, .afterAbandon: return false
+        case .initial, .replaceExpired, .afterAbandon, .replaceRevoked: return false
         }
     }
 
@@ -74,6 +87,7 @@ public enum RequestPurpose: Sendable, Equatable {
         case .replaceExpired: return "the certificate has expired"
         case .forced: return "forced"
         case .afterAbandon: return "the previous request was abandoned"
+        case .replaceRevoked: return "the certificate has been revoked"
         }
     }
 }
@@ -106,14 +120,19 @@ public enum EnrollmentAction: Sendable, Equatable {
     case resend
     /// Give up the transaction on file (its key and request are deleted).
     case abandon(reason: String)
+    /// Fetch the live certificate's CRL and check it (changes no installed file).
+    case checkRevocation
 }
 
 /// The pure decision of what comes next for one profile, shared by `enroll`, `renew`,
 /// the daemon and `status` so they cannot disagree (cert-manager's renewal time,
 /// certmonger's one step at a time). No clock, no files: everything is an argument.
 public enum EnrollmentPlanner {
+    /// - Parameter revocationCheckedThisRun: the run (a command, one daemon wake-up) has
+    ///   checked the CRL already; with `revocation_check_interval = "0s"` it would otherwise
+    ///   check again at every step.
     public static func next(state: ProfileState, live: LiveCertificateFacts?, policy: EnrollmentPolicy,
-                            intent: EnrollmentIntent, now: Date) -> EnrollmentAction {
+                            intent: EnrollmentIntent, now: Date, revocationCheckedThisRun: Bool = false) -> EnrollmentAction {
         let force = intent.isForced
         if case .enroll(_, true) = intent, state.phase.transaction != nil {
             return .abandon(reason: "abandoned by hand (enroll --abandon-pending)")
@@ -149,6 +168,12 @@ public enum EnrollmentPlanner {
             if retryPending { return .wait(until: state.retryAt, reason: .retryScheduled(failures: state.failures)) }
             return .poll
         case .idle:
+            // `renew` and the daemon look at the CRL before deciding anything else: a
+            // revoked certificate must not sign a RenewalReq. `enroll` does not check.
+            if case .renew = intent, !revocationCheckedThisRun,
+               RevocationSchedule.isDue(state: state, live: live, interval: policy.revocationCheckInterval, now: now) {
+                return .checkRevocation
+            }
             return idle(state: state, live: live, policy: policy, intent: intent, now: now)
         }
     }
@@ -156,8 +181,11 @@ public enum EnrollmentPlanner {
     private static func idle(state: ProfileState, live: LiveCertificateFacts?, policy: EnrollmentPolicy,
                              intent: EnrollmentIntent, now: Date) -> EnrollmentAction {
         let decision = renewalDecision(state: state, live: live, policy: policy, now: now)
+        let revoked = RevocationSchedule.revocation(state, for: live)
+        let replacesRevoked = revoked.map { _ in policy.onRevoked == .reenroll } ?? false
         if case .enroll(let force, _) = intent {
             // A person asked: no backoff, but nothing to do while the certificate is valid.
+            if let revoked, force || replacesRevoked { return .startRequest(.replaceRevoked(since: revoked.revokedAt)) }
             if force { return .startRequest(.forced) }
             switch decision {
             case .noCertificate: return .startRequest(state.lastAbandoned == nil ? .initial : .afterAbandon)
@@ -165,10 +193,12 @@ public enum EnrollmentPlanner {
             case .due, .notDue: return .wait(until: nil, reason: .certificateValid)
             }
         }
+        if let revoked, intent.isForced { return .startRequest(.replaceRevoked(since: revoked.revokedAt)) }
         if intent.isForced { return .startRequest(.forced) }
         if let retryAt = state.retryAt, retryAt > now, state.failures > 0 {
             return .wait(until: retryAt, reason: .backingOff(failures: state.failures))
         }
+        if let revoked, replacesRevoked { return .startRequest(.replaceRevoked(since: revoked.revokedAt)) }
         switch decision {
         case .noCertificate: return .startRequest(justAbandoned(state, now) ? .afterAbandon : .initial)
         case .expired(let since): return .startRequest(.replaceExpired(since: since))
@@ -222,9 +252,10 @@ public enum EnrollmentPlanner {
 
     /// Which request a new one is: RenewalReq signed with the live certificate when the
     /// purpose allows it and the profile and the server agree, else PKCSReq.
+    /// A revoked live certificate never signs one (`liveCertificateRevoked`), whatever the purpose.
     public static func requestKind(purpose: RequestPurpose, mode: RenewalRequestMode, serverOffersRenewal: Bool,
-                                   liveCertificateValid: Bool) -> RequestKind {
-        guard purpose.mayRenewWithLiveCertificate, liveCertificateValid else { return .pkcsReq }
+                                   liveCertificateValid: Bool, liveCertificateRevoked: Bool = false) -> RequestKind {
+        guard purpose.mayRenewWithLiveCertificate, liveCertificateValid, !liveCertificateRevoked else { return .pkcsReq }
         switch mode {
         case .pkcsReq: return .pkcsReq
         case .renewalReq: return .renewalReq

@@ -21,10 +21,13 @@ public struct ProfileState: Codable, Equatable, Sendable {
     public var keyStorage: String?
     /// The last transaction given up on, and why (shown by `status`).
     public var lastAbandoned: Abandonment?
+    /// The last revocation check of the live certificate (CRL), and a revocation it found.
+    public var revocation: RevocationRecord?
 
     public init(phase: EnrollmentPhase = .idle, retryAt: Date? = nil, failures: Int = 0, lastError: String? = nil,
                 lastErrorAt: Date? = nil, lastSuccessAt: Date? = nil, lastAttemptAt: Date? = nil,
-                renewalJitter: RenewalJitter? = nil, keyStorage: String? = nil, lastAbandoned: Abandonment? = nil) {
+                renewalJitter: RenewalJitter? = nil, keyStorage: String? = nil, lastAbandoned: Abandonment? = nil,
+                revocation: RevocationRecord? = nil) {
         self.phase = phase
         self.retryAt = retryAt
         self.failures = failures
@@ -35,12 +38,13 @@ public struct ProfileState: Codable, Equatable, Sendable {
         self.renewalJitter = renewalJitter
         self.keyStorage = keyStorage
         self.lastAbandoned = lastAbandoned
+        self.revocation = revocation
     }
 }
 
 extension ProfileState {
     private enum CodingKeys: String, CodingKey {
-        case phase, retryAt, failures, lastError, lastErrorAt, lastSuccessAt, lastAttemptAt, renewalJitter, keyStorage, lastAbandoned
+        case phase, retryAt, failures, lastError, lastErrorAt, lastSuccessAt, lastAttemptAt, renewalJitter, keyStorage, lastAbandoned, revocation
     }
 
     /// Every field may be missing (older and newer agents read each other's files).
@@ -56,7 +60,10 @@ extension ProfileState {
             lastAttemptAt: try container.decodeIfPresent(Date.self, forKey: .lastAttemptAt),
             renewalJitter: try container.decodeIfPresent(RenewalJitter.self, forKey: .renewalJitter),
             keyStorage: try container.decodeIfPresent(String.self, forKey: .keyStorage),
-            lastAbandoned: try container.decodeIfPresent(Abandonment.self, forKey: .lastAbandoned))
+            lastAbandoned: try container.decodeIfPresent(Abandonment.self, forKey: .lastAbandoned),
+            // A record this agent cannot read (a newer agent's) is dropped, not fatal: the
+            // next check writes a fresh one.
+            revocation: (try? container.decodeIfPresent(RevocationRecord.self, forKey: .revocation)) ?? nil)
     }
 }
 

@@ -24,6 +24,9 @@ public enum StepOutcome: Sendable, Equatable {
     case localFailure(String)
     /// `abandon` done: the key and request are deleted.
     case abandoned(transactionID: String, reason: String)
+    /// `checkRevocation` done (whatever it found: a check without a verdict is not a failure
+    /// of the enrollment and starts no backoff).
+    case revocationChecked(RevocationCheck)
 }
 
 /// The transitions of `EnrollmentPhase`: what a step's outcome makes of the state. Pure,
@@ -113,6 +116,8 @@ public enum EnrollmentTransitions {
             }
         case .localFailure(let message):
             recordFailure(message, into: &next, liveNotAfter: liveNotAfter, now: now, using: &rng)
+        case .revocationChecked(let check):
+            next.revocation = RevocationRecord.after(check, previous: state.revocation, now: now)
         case .abandoned(let transactionID, let reason):
             next.phase = .idle
             next.retryAt = nil

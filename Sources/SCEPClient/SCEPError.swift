@@ -37,6 +37,9 @@ public struct SCEPError: Error, CustomStringConvertible, Equatable, Sendable {
         /// The server's answer needs more work than we spend on untrusted input
         /// (too many certificates, too long a path, too many signature checks).
         case resourceLimit
+        /// A CRL that cannot be used: malformed, not signed by the certificate's issuer,
+        /// out of date, or with an extension we cannot honour.
+        case unusableCRL
     }
 
     public let code: Code

@@ -42,7 +42,7 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(permissions(store.statePath), 0o644)
 
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(XCTUnwrap(readText(store.statePath)).utf8)) as? [String: Any])
-        XCTAssertEqual(json["version"] as? Int, 2)
+        XCTAssertEqual(json["version"] as? Int, 3)
         XCTAssertEqual(json["lastErrorAt"] as? String, "2025-01-02T03:04:05.678Z")
         let phase = try XCTUnwrap(json["phase"] as? [String: Any])
         XCTAssertEqual(phase["name"] as? String, "pending")
@@ -97,6 +97,43 @@ final class StateTests: XCTestCase {
         XCTAssertEqual(state.phase.transaction?.signerCertificateDER, [1, 2])
         XCTAssertEqual(state.phase.transaction?.kind, .renewalReq)
         XCTAssertEqual(state.phase.transaction?.startedAt, Date(timeIntervalSince1970: 1_735_787_045.5))
+    }
+
+    /// Version 3 adds `revocation` (the live certificate's last CRL check): it round trips,
+    /// a version 2 file (without it) reads as it is, and a record this agent cannot read
+    /// is dropped instead of making the whole state corrupt.
+    func testRevocationRecordRoundTripsAndAVersion2FileStillLoads() throws {
+        var state = sampleState
+        state.revocation = RevocationRecord(
+            serial: "01ab", checkedAt: started, lastResult: .unavailable, lastCause: "HTTP 404",
+            revoked: Revocation(revokedAt: started.addingTimeInterval(-60), reason: "keyCompromise", invalidityDate: started.addingTimeInterval(-120)),
+            crlNextUpdate: started.addingTimeInterval(3600), crlURL: "http://crl.example.com/ca.crl", verifiedAt: started.addingTimeInterval(-30))
+        try store.saveState(state)
+        XCTAssertEqual(try store.loadState(), state)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(XCTUnwrap(readText(store.statePath)).utf8)) as? [String: Any])
+        let revocation = try XCTUnwrap(json["revocation"] as? [String: Any])
+        XCTAssertEqual(revocation["lastResult"] as? String, "unavailable")
+        XCTAssertEqual((revocation["revoked"] as? [String: Any])?["reason"] as? String, "keyCompromise")
+
+        plant(#"{"version": 2, "failures": 1, "lastError": "x", "phase": {"name": "idle"}}"#, at: store.statePath)
+        let version2 = try store.loadState()
+        XCTAssertEqual(version2.failures, 1)
+        XCTAssertNil(version2.revocation)
+
+        plant(#"{"version": 4, "failures": 1, "revocation": {"serial": 7, "shape": "new"}}"#, at: store.statePath)
+        let newer = try store.loadState()
+        XCTAssertEqual(newer.failures, 1)
+        XCTAssertNil(newer.revocation)
+    }
+
+    func testTheCRLCacheIsWrittenAtomicallyWith0644() throws {
+        XCTAssertNil(try store.loadCRL())
+        try store.saveCRL([0x30, 0x03, 0x02, 0x01, 0x01])
+        XCTAssertEqual(try store.loadCRL(), [0x30, 0x03, 0x02, 0x01, 0x01])
+        XCTAssertEqual(permissions(store.crlCachePath), 0o644)
+        try store.saveCRL([0x30, 0x00])
+        XCTAssertEqual(try store.loadCRL(), [0x30, 0x00])
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: scratch.path + "/device").contains { $0.contains(".tmp-") })
     }
 
     /// The first release's file (version 1): an upgrade resumes the transaction it names.

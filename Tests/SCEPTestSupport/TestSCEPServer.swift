@@ -152,6 +152,14 @@ final class TestSCEPServer: @unchecked Sendable {
         /// Listed first in GetCACert, before the RAs, but never used by the server itself
         /// (what a machine in the middle adds: another host's certificate posing as the RA).
         var advertisedFirst: [TestIdentity] = []
+        /// Issued certificates carry a CRL distribution point: `.served` is this server's
+        /// `/crl` (the CA's CRL, see `crl`), `.urls` names others (LDAP, unreachable…).
+        var crlDistributionPoint: CRLDistributionPoint?
+    }
+
+    enum CRLDistributionPoint: Sendable {
+        case served
+        case urls([String])
     }
 
     let configuration: Configuration
@@ -162,12 +170,23 @@ final class TestSCEPServer: @unchecked Sendable {
     /// The SCEP URL, e.g. "http://127.0.0.1:PORT/scep".
     var url: String { http.urlString + "/scep" }
 
+    /// The CRL URL, "http://127.0.0.1:PORT/crl".
+    var crlURL: String { http.urlString + "/crl" }
+
+    /// The CA's CRL as served at `/crl`: `crl.revoke(serial)` revokes a certificate.
+    var crl: TestCRLPublisher { responder.crl }
+
     init(ca: TestCA, configuration: Configuration = Configuration(), plan: [PlannedAnswer] = []) throws {
         self.ca = ca
         self.configuration = configuration
         let responder = try SCEPResponder(ca: ca, configuration: configuration, plan: plan)
         self.responder = responder
         http = try TestHTTPServer { request in responder.handle(request) }
+        switch configuration.crlDistributionPoint {
+        case .served?: responder.setDistributionPoint(try TestCRLPublisher.distributionPoint([crlURL]))
+        case .urls(let urls)?: responder.setDistributionPoint(try TestCRLPublisher.distributionPoint(urls))
+        case nil: break
+        }
     }
 
     deinit { http.stop() }
@@ -216,6 +235,11 @@ private final class SCEPResponder: @unchecked Sendable {
     private var sent: [[UInt8]] = []
     /// transactionID → the CSR of a PKCSReq, so a CertPoll can be answered.
     private var transactions: [String: CertificateSigningRequest] = [:]
+    let crl: TestCRLPublisher
+    /// Added to every certificate issued (set once the server's port is known).
+    private var distributionPoint: Certificate.Extension?
+
+    func setDistributionPoint(_ point: Certificate.Extension) { lock.withLock { distributionPoint = point } }
 
     init(ca: TestCA, configuration: Configuration, plan: [PlannedAnswer]) throws {
         self.ca = ca
@@ -223,6 +247,7 @@ private final class SCEPResponder: @unchecked Sendable {
         self.strangerKey = try TestPKI.strangerKey()
         self.configuration = configuration
         self.plan = plan
+        crl = TestCRLPublisher(ca: ca)
         let ras = configuration.raCertificates
         decryptionIdentity = ras.first { Self.usage($0.certificate)?.keyEncipherment ?? true } ?? ca.identity
         signingIdentity = configuration.replySignerOverride
@@ -258,6 +283,7 @@ private final class SCEPResponder: @unchecked Sendable {
     // MARK: - HTTP
 
     func handle(_ request: TestHTTPRequest) -> TestHTTPResponse {
+        if request.path == "/crl" { return crl.response() }
         switch request.query("operation") {
         case "GetCACaps":
             return .text(configuration.capabilities)
@@ -331,7 +357,8 @@ private final class SCEPResponder: @unchecked Sendable {
             reply = .failure(.badRequest, text: "wrong or missing challenge")
         }
         do {
-            var body = try CertRepBuilder(ca: ca, rogue: rogue, strangerKey: strangerKey, signer: signingIdentity)
+            let extraExtensions = lock.withLock { distributionPoint.map { [$0] } ?? [] }
+            var body = try CertRepBuilder(ca: ca, rogue: rogue, strangerKey: strangerKey, signer: signingIdentity, extraExtensions: extraExtensions)
                 .build(reply, for: operation, csr: csr)
             if reply.truncated { body = Array(body.prefix(body.count / 2)) }
             lock.lock()
@@ -467,6 +494,8 @@ private struct CertRepBuilder {
     let rogue: TestCA
     let strangerKey: SoftwareKey
     let signer: TestIdentity
+    /// Added to the certificates issued normally (the CRL distribution point).
+    var extraExtensions: [Certificate.Extension] = []
 
     func build(_ plan: PlannedReply, for request: ReceivedPKIOperation, csr: CertificateSigningRequest?) throws -> [UInt8] {
         var status = plan.status
@@ -574,7 +603,9 @@ private struct CertRepBuilder {
             try extensions.append(Certificate.Extension(ExtendedKeyUsage([.clientAuth, .serverAuth]), critical: false))
             return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: extensions)
         default:
-            return try ca.issue(for: csr)
+            var extensions = try csr.attributes.extensionRequest?.extensions ?? Certificate.Extensions()
+            for ext in extraExtensions { try extensions.append(ext) }
+            return try ca.issue(publicKey: csr.publicKey, subject: csr.subject, extensions: extensions)
         }
     }
 }

@@ -12,6 +12,13 @@ struct AgentEnvironment: Sendable {
     var makeTransport: @Sendable (ProfileConfig) throws -> any HTTPTransport = { profile in
         CurlTransport(options: try CurlTransport.Options(profile: profile))
     }
+    /// Builds the transport that fetches CRLs: the profile's as for SCEP (timeouts, CA
+    /// bundle, proxy), with Entra CBA's size limit (`RevocationChecker.maximumCRLBytes`).
+    var makeCRLTransport: @Sendable (ProfileConfig) throws -> any HTTPTransport = { profile in
+        var options = try CurlTransport.Options(profile: profile)
+        options.maxResponseBytes = RevocationChecker.maximumCRLBytes
+        return CurlTransport(options: options)
+    }
 }
 
 extension CurlTransport.Options {

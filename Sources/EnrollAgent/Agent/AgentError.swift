@@ -42,7 +42,7 @@ struct AgentError: Error, CustomStringConvertible {
             case .pollTimeout: code = .pending
             case .weakAlgorithmsRefused, .invalidRequest: code = .config
             case .untrustedCertificate, .badSignature, .replyMismatch, .wrongCertificate, .malformedReply,
-                 .unsupportedAlgorithm, .decryptionFailed, .resourceLimit: code = .verification
+                 .unsupportedAlgorithm, .decryptionFailed, .resourceLimit, .unusableCRL: code = .verification
             case .crypto: code = .internalError
             }
         case is CertStoreError: code = .store

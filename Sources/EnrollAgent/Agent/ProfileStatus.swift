@@ -42,7 +42,7 @@ struct ProfileStatus: Encodable {
     }
 
     var profile: String
-    /// valid | expired | not-yet-valid | none | broken
+    /// valid | revoked | expired | not-yet-valid | none | broken
     var state: String
     /// What the agent does next for this profile, as the planner decides it for `renew`:
     /// not due | due | expired | none | pending | submitted | failing | abandoning | reply-unreadable
@@ -59,6 +59,8 @@ struct ProfileStatus: Encodable {
     var keyStorage: String?
     var pending: PendingInfo?
     var lastAbandoned: AbandonedInfo?
+    /// The live certificate's last CRL check (`RevocationStatusInfo`).
+    var revocation: RevocationStatusInfo?
     var lastError: String?
     var lastErrorAt: Date?
     var lastSuccessAt: Date?
@@ -97,6 +99,7 @@ struct ProfileStatus: Encodable {
             status.lastAbandoned = state.lastAbandoned.map { AbandonedInfo(transactionID: $0.transactionID, reason: $0.reason, at: $0.at) }
             let live = (try? LiveCertificate.load(from: store)).flatMap { $0 }
             status.describe(profile: profile, state: state, live: live, now: now)
+            status.describeRevocation(profile: profile, state: state, live: live)
         }
         return status
     }
@@ -116,7 +119,8 @@ struct ProfileStatus: Encodable {
                 startedAt: transaction.startedAt, age: DurationText.format(now.timeIntervalSince(transaction.startedAt)),
                 pollCount: polls, abandonAt: EnrollmentPlanner.deadline(for: transaction, live: facts, policy: runner.policy))
         }
-        switch EnrollmentPlanner.next(state: state, live: facts, policy: runner.policy, intent: .renew(), now: now) {
+        // What follows the revocation check, which `status` reports on its own (`revocation`).
+        switch EnrollmentPlanner.next(state: state, live: facts, policy: runner.policy, intent: .renew(), now: now, revocationCheckedThisRun: true) {
         case .wait(let until, let reason):
             nextRenewal = until
             switch reason {
@@ -131,7 +135,7 @@ struct ProfileStatus: Encodable {
             switch purpose {
             case .initial, .afterAbandon: renewal = "none"
             case .replaceExpired: renewal = "expired"
-            case .renewal, .forced: renewal = "due"
+            case .renewal, .forced, .replaceRevoked: renewal = "due"
             }
         case .send, .poll, .resend:
             nextRenewal = now
@@ -139,6 +143,9 @@ struct ProfileStatus: Encodable {
         case .abandon:
             nextRenewal = now
             renewal = "abandoning"
+        case .checkRevocation:
+            nextRenewal = now
+            renewal = "not due"
         }
     }
 
@@ -180,6 +187,7 @@ struct ProfileStatus: Encodable {
         if let pending {
             row("request", "\(pending.messageType) \(pending.transactionID), \(pending.phase) since \(Self.format(pending.startedAt)) (\(pending.age)), \(pending.pollCount) polls; abandoned at \(Self.format(pending.abandonAt)) if still open")
         }
+        revocationRows(row)
         if let lastAbandoned { row("abandoned", "\(lastAbandoned.transactionID) at \(Self.format(lastAbandoned.at)): \(lastAbandoned.reason)") }
         if let lastSuccessAt { row("last success", Self.format(lastSuccessAt)) }
         if let lastError {

@@ -10,7 +10,7 @@ struct EnrollAgentCommand: AsyncParsableCommand {
         abstract: "SCEP certificate enrollment agent for Linux hosts: TPM-born keys, pinned CA, atomic store.",
         discussion: "Exit codes: 0 ok; 64 usage; 65 the server's reply did not verify; 66 no live certificate (certificate-user-ids); 69 server unreachable or HTTP error; 70 internal error; 71 TPM or key failure; 73 cannot write the store; 75 request pending (run again to poll); 76 no challenge from the provider; 77 the CA refused the request; 78 configuration error.",
         version: "enroll-agent \(AgentVersion.string)",
-        subcommands: [EnrollCommand.self, RenewCommand.self, RunCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self,
+        subcommands: [EnrollCommand.self, RenewCommand.self, RunCommand.self, StatusCommand.self, CAInfoCommand.self, CheckConfigCommand.self, DoctorCommand.self,
                       ConfigKeysCommand.self, CertificateUserIDsCommand.self])
 
     static func main() async {

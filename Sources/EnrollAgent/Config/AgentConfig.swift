@@ -84,6 +84,8 @@ struct ProfileConfig: Equatable, Sendable {
     /// `hook_environment`: names of environment variables passed on to `post_install`
     /// (besides PATH and the ENROLL_AGENT_* variables; nothing else is inherited).
     var hookEnvironment: [String] = []
+    /// `revocation_check_interval`, `on_revoked`: the live certificate's CRL check.
+    var revocation = RevocationSettings()
     /// `[profile.challenge]`.
     var challenge: ChallengeSource
     /// `[profile.variables]`: values for the templates.
@@ -99,6 +101,24 @@ struct ProfileConfig: Equatable, Sendable {
     func line(of key: String) -> Int? {
         sourceLines[key] ?? sourceLines[""]
     }
+}
+
+/// The revocation keys of a profile (issue 10 §3).
+struct RevocationSettings: Equatable, Sendable {
+    /// `revocation_check_interval`: how often `renew` and the daemon check the live
+    /// certificate against its CRL (also when the cached CRL's nextUpdate has passed);
+    /// 0 ("0s"): on every run. Default 12h.
+    var checkInterval: TimeInterval = 12 * 3600
+    /// `on_revoked`.
+    var onRevoked: OnRevoked = .reenroll
+}
+
+/// `on_revoked`: what a revoked live certificate leads to.
+enum OnRevoked: String, CaseIterable, Equatable, Sendable {
+    /// A fresh PKCSReq with a new key and a new challenge.
+    case reenroll
+    /// Logged and shown by `status` only.
+    case report
 }
 
 /// `ca_pin_file` / `ca_pin_sha256`: at least one is set.

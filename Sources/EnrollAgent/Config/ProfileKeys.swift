@@ -9,7 +9,7 @@ enum ProfileKeys {
     typealias Key = ConfigKey<ProfileConfig>
 
     static var all: [Key] {
-        identity + pins + request + key + contents + renewal + protocolKeys + transport + hook + tables
+        identity + pins + request + key + contents + renewal + protocolKeys + transport + revocation + hook + tables
     }
 
     static var names: [String] { all.map(\.name) }
@@ -346,6 +346,30 @@ enum ProfileKeys {
             example: .set("\"7d\""),
             decode: { reader, profile in
                 if let maxAge = reader.duration("pending_max_age") { profile.pendingMaxAge = maxAge }
+            }),
+    ]}
+
+    // MARK: - Revocation
+
+    private static var revocation: [Key] {[
+        Key(name: "revocation_check_interval", type: .duration, defaultValue: .value("\"12h\""),
+            summary: "how often `renew` and the daemon check the live certificate against its CRL (also once the cached CRL's nextUpdate has passed); `\"0s\"`: every run",
+            comment: ["Revocation: renew and run check the live certificate against the CRL its CRL",
+                      "distribution point names (HTTP only, at most 20 MiB, verified against the pin)",
+                      "this often, and when the cached CRL's nextUpdate has passed. \"0s\": every run."],
+            example: .set("\"12h\""),
+            decode: { reader, profile in
+                if let interval = reader.duration("revocation_check_interval", allowZero: true) {
+                    profile.revocation.checkInterval = interval
+                }
+            }),
+        Key(name: "on_revoked", type: .choice(OnRevoked.allCases.map(\.rawValue)), defaultValue: .value("\"reenroll\""),
+            summary: "a revoked certificate: `reenroll` (a fresh PKCSReq, new key, new challenge) or `report` (logged and shown by `status` only)",
+            comment: ["A revoked certificate: \"reenroll\" (a fresh PKCSReq, new key, new challenge)",
+                      "or \"report\" (logged and shown by status only)."],
+            example: .set("\"reenroll\""),
+            decode: { reader, profile in
+                if let policy = reader.enumeration("on_revoked", OnRevoked.self) { profile.revocation.onRevoked = policy }
             }),
     ]}
 

@@ -91,13 +91,16 @@ struct AgentDaemon: Service {
     /// suspend is noticed). The only place in the agent that waits for the calendar.
     func profileLoop(config: AgentConfig, profile: ProfileConfig) async {
         let enroller = ProfileEnroller(config: config, profile: profile, environment: environment, logger: logger)
+        // One wake-up is one run: it checks the CRL at most once (see revocation_check_interval).
+        var checkedRevocation = false
         while !Task.isCancelled {
             var next: Date?
             do {
-                switch try await enroller.step(intent: .renew()) {
+                switch try await enroller.step(intent: .renew(), revocationCheckedThisRun: checkedRevocation) {
                 case .waited(let until, _):
                     next = until
-                case .performed(_, _, let installed, let error):
+                case .performed(let action, _, let installed, let error):
+                    if action == .checkRevocation { checkedRevocation = true }
                     if let installed {
                         logger.info("renewed", metadata: ["profile": "\(profile.name)", "via": "\(installed.kind.rawValue)",
                                                           "notAfter": "\(installed.certificate.notValidAfter)"])
@@ -113,9 +116,11 @@ struct AgentDaemon: Service {
                 next = environment.clock.now().addingTimeInterval(60)
             }
             let now = environment.clock.now()
-            let delay = WakeupPlanner.nextWake(now: now, dueTimes: next.map { [$0] } ?? [])
+            let nextRevocationCheck = enroller.nextRevocationCheck()
+            let delay = WakeupPlanner.nextWake(now: now, dueTimes: [next, nextRevocationCheck].compactMap { $0 })
             notifier.notify("STATUS=\(profile.name): next check in \(DurationText.format(delay))")
             do { try await environment.sleeper.sleep(seconds: max(delay, 1)) } catch { return }
+            checkedRevocation = false
         }
     }
 

@@ -51,9 +51,11 @@ struct ProfileEnroller {
     }
 
     /// One step, its blocking work off the cooperative pool (`BlockingWorkExecutor`).
-    func step(intent: EnrollmentIntent) async throws -> StepReport {
+    func step(intent: EnrollmentIntent, revocationCheckedThisRun: Bool = false) async throws -> StepReport {
         let runner = self.runner
-        return try await withTaskExecutorPreference(BlockingWorkExecutor.shared) { try await runner.step(intent: intent) }
+        return try await withTaskExecutorPreference(BlockingWorkExecutor.shared) {
+            try await runner.step(intent: intent, revocationCheckedThisRun: revocationCheckedThisRun)
+        }
     }
 
     var runner: ProfileRunner { ProfileRunner(config: config, profile: profile, environment: environment, logger: logger) }
@@ -98,8 +100,9 @@ struct ProfileEnroller {
         let started = environment.clock.now()
         var intent = intent
         var lastFailure: AgentError?
+        var checkedRevocation = false
         for _ in 0..<Self.maximumSteps {
-            switch try await step(intent: intent) {
+            switch try await step(intent: intent, revocationCheckedThisRun: checkedRevocation) {
             case .waited(let until, let reason):
                 guard let until, Self.waitsWithinRun(reason),
                       until.timeIntervalSince(started) <= profile.pollMaxWait else {
@@ -117,7 +120,12 @@ struct ProfileEnroller {
                 if let installed { return .installed(installed) }
                 // "force" is for the first step (and for the request that replaces an abandoned
                 // one); afterwards the ordinary plan applies, waits included.
-                if case .abandon = action {} else { intent = Self.unforced(intent) }
+                // A revocation check comes before the step that was asked for.
+                switch action {
+                case .abandon: break
+                case .checkRevocation: checkedRevocation = true
+                default: intent = Self.unforced(intent)
+                }
                 if let error {
                     lastFailure = error
                     if !Self.recoverableInRun(outcome, after: action) { throw error }

@@ -36,24 +36,24 @@ struct ProfileRunner {
 
     var policy: EnrollmentPolicy {
         EnrollmentPolicy(renewal: profile.renewalPolicy,
-                         pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval)
+                         pendingMaxAge: profile.pendingMaxAge, pollInitialInterval: profile.pollInitialInterval,
+                         revocationCheckInterval: profile.revocation.checkInterval, onRevoked: profile.revocation.onRevoked.policy)
     }
 
-    /// Plans and performs one step.
-    func step(intent: EnrollmentIntent) async throws -> StepReport {
+    /// Plans and performs one step. `revocationCheckedThisRun`: this run has looked at the CRL.
+    func step(intent: EnrollmentIntent, revocationCheckedThisRun: Bool = false) async throws -> StepReport {
         let store = try openStore()
         let lock = try takeLock(store)
         defer { lock.release() }
         let now = environment.clock.now()
         var state = try loadState(store)
         let live = readLive(store)
+        if let live { try await recordInstallOfAStoppedRun(live: live, state: &state, store: store, now: now) }
         if let live { try? pickJitterIfNeeded(for: live, state: &state, store: store) }
-        if let live, let recorded = try await recordInstallOfAStoppedRun(state: state, live: live, store: store) {
-            state = recorded
-        }
         try discardFilesOfEndedTransaction(state: state, store: store)
 
-        let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now)
+        let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now,
+                                            revocationCheckedThisRun: revocationCheckedThisRun)
         if case .wait(let until, let reason) = action { return .waited(until: until, reason: reason) }
         logger.info("\(Self.describe(action, state: state))", metadata: state.phase.transaction.map { ["transactionID": "\($0.transactionID)"] } ?? [:])
 
@@ -92,7 +92,11 @@ struct ProfileRunner {
             logger.warning("abandoning the request on file: \(reason)")
             return (.abandoned(transactionID: state.phase.transaction?.transactionID ?? "-", reason: reason), nil)
         case .startRequest(let purpose):
-            return (.prepared(try await startRequest(purpose, live: live, store: store)), nil)
+            let revoked = RevocationSchedule.revocation(state, for: live.map(facts)) != nil
+            return (.prepared(try await startRequest(purpose, live: live, liveRevoked: revoked, store: store)), nil)
+        case .checkRevocation:
+            guard let live else { return (.localFailure("no certificate to check"), nil) }
+            return (.revocationChecked(try await checkRevocation(live, store: store)), nil)
         case .send, .resend:
             guard let transaction = state.phase.transaction else { return (.localFailure("no request on file"), nil) }
             guard let messageDER = try store.loadPendingRequest() else {
@@ -132,15 +136,19 @@ struct ProfileRunner {
     /// Key first (a TPM may take seconds or fail, and neither should use up a one-time
     /// challenge), then the challenge, then the request; everything is on file before
     /// anything is sent.
-    private func startRequest(_ purpose: RequestPurpose, live: LiveCertificate?, store: ProfileStore) async throws -> SCEPTransaction {
+    private func startRequest(_ purpose: RequestPurpose, live: LiveCertificate?, liveRevoked: Bool, store: ProfileStore) async throws -> SCEPTransaction {
         let session = try await connect()
         let now = environment.clock.now()
         // Not expired is what counts here: a certificate whose notBefore lies a few seconds
         // ahead of our clock (the CA's clock runs ahead) can sign a RenewalReq all the same.
-        let liveValid = live.map { now <= $0.certificate.notValidAfter } ?? false
+        // A revoked one is treated as gone: no RenewalReq, no reused key, nothing it "renews".
+        let liveValid = !liveRevoked && (live.map { now <= $0.certificate.notValidAfter } ?? false)
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
-                                                 serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid)
-        if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
+                                                 serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
+                                                 liveCertificateRevoked: liveRevoked)
+        if liveRevoked {
+            logger.info("the installed certificate is revoked: a PKCSReq with a new key and a fresh challenge replaces it, never a RenewalReq signed by it")
+        } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
             logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
         }
         let renewal: (certificate: Certificate, key: any EnrollmentKey)? = kind == .renewalReq ? (live!.certificate, try liveKey(store)) : nil
@@ -243,6 +251,8 @@ struct ProfileRunner {
                            metadata: ["retryAt": "\(next.retryAt.map { ProfileStatus.format($0) } ?? "-")"])
         case .abandoned(let transactionID, _):
             logger.info("transaction abandoned", metadata: ["transactionID": "\(transactionID)"])
+        case .revocationChecked(let check):
+            RevocationLog.report(check, onRevoked: profile.revocation.onRevoked.policy, logger: logger)
         default:
             break
         }
@@ -262,41 +272,37 @@ struct ProfileRunner {
         case .resend: return "sending the same request again"
         case .poll: return "polling the CA for the request on file (CertPoll)"
         case .abandon(let reason): return "giving up the request on file: \(reason)"
+        case .checkRevocation: return "checking the certificate against its CRL"
         }
     }
 
     /// Files of a transaction the state no longer names (a crash after the state was
     /// saved and before they were deleted): only the lock holder gets here.
-    /// A run killed after its install but before it saved the state leaves the transaction on
-    /// file while its certificate is already live: the install copied the pending key into the
-    /// generation, byte for byte. Polling again would open the reply (encrypted to the request's
-    /// signer, the previous certificate for a RenewalReq) with the new live key and fail; the
-    /// step that was interrupted is recorded instead, without the network, and the hook the
-    /// killed run never ran runs now.
-    private func recordInstallOfAStoppedRun(state: ProfileState, live: LiveCertificate, store: ProfileStore) async throws -> ProfileState? {
-        guard let transaction = state.phase.transaction else { return nil }
-        let serial = CertificateText.serialHex(live.certificate)
-        // With reuse_key the request's key is the renewed certificate's: a live certificate
-        // with that key is the one being renewed, not the one issued.
-        guard transaction.renews?.serial != serial, let pendingKey = try store.loadPendingKey(),
-              (try? store.readBundle(of: live.generation).keyPEM) == pendingKey else { return nil }
-        logger.info("the certificate of this transaction was installed by a run that stopped before recording it; recording it now",
-                    metadata: ["transactionID": "\(transaction.transactionID)", "serial": "\(serial)"])
-        var rng = SystemRandomNumberGenerator()
-        let jitter = state.renewalJitter?.serial == serial ? state.renewalJitter?.seconds ?? 0 : 0
-        let next = EnrollmentTransitions.apply(.installed(facts(live), keyStorage: transaction.keyStorage, jitter: jitter),
-                                               after: .poll, to: state, policy: policy,
-                                               liveNotAfter: live.certificate.notValidAfter, now: environment.clock.now(), using: &rng)
-        try save(next, store)
-        try? store.clearPending()
-        await afterInstall(InstalledCertificate(generation: live.generation, certificate: live.certificate, kind: transaction.kind), store: store)
-        return next
-    }
-
     private func discardFilesOfEndedTransaction(state: ProfileState, store: ProfileStore) throws {
         if state.phase.transaction == nil, try store.loadPendingKey() != nil || store.loadPendingRequest() != nil {
             try store.clearPending()
         }
+    }
+
+    /// A run stopped (killed, power cut) after it installed a transaction's certificate and
+    /// before it saved the state: the transaction is still on file, but its key is the live
+    /// key. Polling it again would sign the CertPoll of a RenewalReq with the wrong key (the
+    /// CA refuses it for ever); the install is recorded instead, and the hook runs.
+    /// The live key is the pending key, and (for a renewal, where `reuse_key` keeps the key)
+    /// the live certificate is not the one the transaction renews.
+    private func recordInstallOfAStoppedRun(live: LiveCertificate, state: inout ProfileState, store: ProfileStore, now: Date) async throws {
+        guard let transaction = state.phase.transaction, let pendingKey = try store.loadPendingKey(),
+              try store.readBundle(of: live.generation).keyPEM == pendingKey,
+              transaction.renews.map({ $0.serial != CertificateText.serialHex(live.certificate) }) ?? true else { return }
+        logger.warning("the certificate of transaction \(transaction.transactionID) was installed by a run that stopped before recording it; recorded now",
+                       metadata: ["generation": "\(live.generation.id)", "serial": "\(CertificateText.serial(live.certificate))"])
+        var rng = SystemRandomNumberGenerator()
+        let jitter = RenewalSchedule.pickJitter(live.lifetime, policy: policy.renewal, using: &rng)
+        state = EnrollmentTransitions.apply(.installed(facts(live), keyStorage: transaction.keyStorage, jitter: jitter), after: .poll,
+                                            to: state, policy: policy, liveNotAfter: live.certificate.notValidAfter, now: now, using: &rng)
+        try save(state, store)
+        try? store.clearPending()
+        await afterInstall(InstalledCertificate(generation: live.generation, certificate: live.certificate, kind: transaction.kind), store: store)
     }
 
     private func pickJitterIfNeeded(for live: LiveCertificate, state: inout ProfileState, store: ProfileStore) throws {
@@ -310,7 +316,8 @@ struct ProfileRunner {
 
     func facts(_ live: LiveCertificate) -> LiveCertificateFacts {
         LiveCertificateFacts(lifetime: CertificateLifetime(notBefore: live.certificate.notValidBefore, notAfter: live.certificate.notValidAfter),
-                             serial: CertificateText.serialHex(live.certificate))
+                             serial: CertificateText.serialHex(live.certificate),
+                             hasCRLDistributionPoint: live.certificate.extensions[oid: CRLDistributionPoints.oid] != nil)
     }
 
     private func readLive(_ store: ProfileStore) -> LiveCertificate? {
@@ -383,6 +390,15 @@ struct ProfileRunner {
         case .endpoint(let endpoint):
             return EndpointChallengeProvider(url: endpoint.url.absoluteString, auth: endpoint.auth, format: endpoint.format,
                                              transport: try environment.makeTransport(profile), sleeper: environment.sleeper, logger: logger, clock: environment.clock)
+        }
+    }
+}
+
+extension OnRevoked {
+    var policy: RevokedCertificatePolicy {
+        switch self {
+        case .reenroll: return .reenroll
+        case .report: return .report
         }
     }
 }

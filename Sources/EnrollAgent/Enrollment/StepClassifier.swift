@@ -33,7 +33,7 @@ enum StepClassifier {
             }
             return .unverified(message)
         case .transport, .unreachable, .redirect, .malformedReply, .untrustedCertificate, .badSignature,
-             .replyMismatch, .resourceLimit, .unsupportedAlgorithm, .wrongCertificate, .decryptionFailed:
+             .replyMismatch, .resourceLimit, .unsupportedAlgorithm, .wrongCertificate, .decryptionFailed, .unusableCRL:
             return .unverified(message)
         case .weakAlgorithmsRefused, .invalidRequest, .crypto, .rejectedByServer, .pollTimeout:
             return .localFailure(message)
