@@ -10,6 +10,7 @@ packages=(
   openssl curl iproute2 util-linux faketime hyperfine      # tests, demo, benchmarks
   python3 python3-venv                                     # the NTLM test peer's virtualenv
   tinyproxy                                                # the proxy tests' HTTP proxy
+  prometheus-node-exporter                                 # scrapes the metrics_textfile in tests
 )
 
 # The NTLM peer of the challenge tests (Tests/Peers/ntlm_challenge_server.py): pyspnego from

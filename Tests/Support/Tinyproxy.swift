@@ -16,7 +16,7 @@ public final class Tinyproxy {
         let binary = try PeerRequirement.require(binary: "tinyproxy")
         directory = try TemporaryDirectory(prefix: "tinyproxy")
         chmod(directory.path, 0o777)  // tinyproxy may drop to nobody before it opens its log
-        port = try Self.freeLoopbackPort()
+        port = try LoopbackPort.free()
         let configuration = directory.appending("tinyproxy.conf")
         try """
             Port \(port)
@@ -33,7 +33,7 @@ public final class Tinyproxy {
         child = try ChildProcess(executable: binary, arguments: ["-d", "-c", configuration],
                                  outputPath: directory.appending("stdout"))
         let deadline = Date().addingTimeInterval(10)
-        while !Self.accepts(port: port) {
+        while !LoopbackPort.accepts(port) {
             guard Date() < deadline, child.isRunning else {
                 let output = child.readOutput()
                 _ = child.terminate(gracePeriod: 1)
@@ -61,8 +61,12 @@ public final class Tinyproxy {
             return String(line[range.upperBound...])
         }
     }
+}
 
-    private static func freeLoopbackPort() throws -> UInt16 {
+/// Loopback ports for peers started as processes.
+public enum LoopbackPort {
+    /// A port nothing listens on now (the kernel picks it); for peers that need one given.
+    public static func free() throws -> UInt16 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -73,11 +77,12 @@ public final class Tinyproxy {
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
         }
-        guard bound else { throw TestSupportError(.spawnFailed, "no free loopback port for tinyproxy") }
+        guard bound else { throw TestSupportError(.spawnFailed, "no free loopback port") }
         return UInt16(bigEndian: address.sin_port)
     }
 
-    private static func accepts(port: UInt16) -> Bool {
+    /// Whether something accepts connections on 127.0.0.1:`port`.
+    public static func accepts(_ port: UInt16) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()

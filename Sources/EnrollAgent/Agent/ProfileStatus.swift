@@ -64,6 +64,7 @@ struct ProfileStatus: Encodable {
     var lastError: String?
     var lastErrorAt: Date?
     var lastSuccessAt: Date?
+    var lastAttemptAt: Date?
     var consecutiveFailures: Int
 
     static func read(profile: ProfileConfig, stateDirectory: String, now: Date) -> ProfileStatus {
@@ -95,6 +96,7 @@ struct ProfileStatus: Encodable {
             status.lastError = status.lastError ?? state.lastError
             status.lastErrorAt = state.lastErrorAt
             status.lastSuccessAt = state.lastSuccessAt
+            status.lastAttemptAt = state.lastAttemptAt
             status.consecutiveFailures = state.failures
             status.lastAbandoned = state.lastAbandoned.map { AbandonedInfo(transactionID: $0.transactionID, reason: $0.reason, at: $0.at) }
             let live = (try? LiveCertificate.load(from: store)).flatMap { $0 }

@@ -78,6 +78,7 @@ extension CommonOptions {
             let (config, profiles) = try loadProfiles()
             for problem in config.warnings + config.permissionProblems() { logger.warning("\(problem.formatted(path: config.sourcePath))") }
             var failures: [AgentError] = []
+            defer { MetricsTextfile.export(config, logger: logger) }
             for profile in profiles {
                 do {
                     try await body(ProfileEnroller(config: config, profile: profile, environment: AgentEnvironment(), logger: logger), logger)

@@ -13,6 +13,8 @@ struct AgentConfig: Equatable, Sendable {
     var stateDirectory: String
     /// `[[profile]]`, in file order; names are unique.
     var profiles: [ProfileConfig]
+    /// `metrics_textfile`: where the Prometheus text file goes; nil = none.
+    var metricsTextfile: String?
     /// Things worth telling the administrator that do not stop the agent (shown by `check-config`).
     var warnings: [ConfigProblem] = []
     /// The file the configuration came from (for messages from later checks).

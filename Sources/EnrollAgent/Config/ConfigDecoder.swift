@@ -83,6 +83,7 @@ final class ConfigDecoder {
         if let path = root.absolutePath("state_dir") {
             stateDirectory = path
         }
+        let metricsTextfile = root.absolutePath("metrics_textfile")
         let globalProxy = ProxyKeys.decodeProxy(root)
         let globalProxyCredentials = root.absolutePath("proxy_credentials_file")
 
@@ -111,7 +112,7 @@ final class ConfigDecoder {
         }
 
         guard problems.errorCount == 0 else { return nil }
-        return AgentConfig(stateDirectory: stateDirectory, profiles: profiles)
+        return AgentConfig(stateDirectory: stateDirectory, profiles: profiles, metricsTextfile: metricsTextfile)
     }
 
     // MARK: - Profile

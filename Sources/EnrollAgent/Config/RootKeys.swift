@@ -8,6 +8,8 @@ enum RootKeys {
          "store root; one folder per profile below it"),
         ("proxy", .url, .described("the environment's"), "the proxy of every profile that sets none (see `proxy` below)"),
         ("proxy_credentials_file", .absolutePath, .none, "the proxy credentials of every profile that sets none"),
+        ("metrics_textfile", .absolutePath, .none,
+         "a Prometheus text file (for node_exporter's textfile collector) rewritten after every enroll, renew and daemon check, e.g. `/var/lib/prometheus/node-exporter/enroll_agent.prom`"),
         ("profile", .table, .required, "`[[profile]]`: one table per certificate"),
     ]
 

@@ -115,6 +115,7 @@ struct AgentDaemon: Service {
                 logger.error("\(AgentError.wrap(error, profile: profile.name).message)")
                 next = environment.clock.now().addingTimeInterval(60)
             }
+            MetricsTextfile.export(config, logger: logger, now: environment.clock.now())
             let now = environment.clock.now()
             let nextRevocationCheck = enroller.nextRevocationCheck()
             let delay = WakeupPlanner.nextWake(now: now, dueTimes: [next, nextRevocationCheck].compactMap { $0 })
