@@ -38,8 +38,8 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-for tool in dpkg-deb dpkg-shlibdeps strip gzip ldd; do
-    command -v "${tool}" >/dev/null || die "${tool} is missing (apt-get install dpkg-dev binutils gzip)"
+for tool in dpkg-deb dpkg-shlibdeps strip readelf gzip ldd python3; do
+    command -v "${tool}" >/dev/null || die "${tool} is missing (apt-get install dpkg-dev binutils gzip python3)"
 done
 [[ "$(dpkg --print-architecture)" == amd64 ]] || die "this script builds amd64 packages only"
 
