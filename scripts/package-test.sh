@@ -105,7 +105,7 @@ trap 'exit 130' INT TERM
 # --- Tools --------------------------------------------------------------------------
 
 phase "tools"
-needed=(debootstrap lintian dpkg-dev binutils man-db zstd scep curl openssl iproute2 util-linux qemu-system-x86 e2fsprogs)
+needed=(debootstrap lintian dpkg-dev binutils man-db zstd scep curl openssl iproute2 util-linux qemu-system-x86 e2fsprogs python3)
 missing=()
 for package in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "${package}" 2>/dev/null | grep -q "install ok installed" || missing+=("${package}")
