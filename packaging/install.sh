@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs enroll-agent: the binary, the systemd units, the service account and
-# /etc/enroll-agent with an example configuration (never overwriting one).
+# /etc/enroll-agent with a configuration whose profile is commented out (never
+# overwriting one), so nothing is enrolled until the admin defines a profile.
 #
 #   sudo packaging/install.sh [--binary PATH] [--prefix DIR] [--dry-run]
 #   DESTDIR=/tmp/pkgroot packaging/install.sh --prefix /usr    # packaging
@@ -10,8 +11,9 @@
 #
 # With DESTDIR set (staging for a package) it only copies files: no account is
 # created, nothing is chowned, systemd is not told. The package's maintainer
-# scripts then run `systemd-sysusers enroll-agent.conf` and
-# `systemctl daemon-reload`.
+# scripts then run `systemd-sysusers enroll-agent.conf`,
+# `systemd-tmpfiles --create enroll-agent.conf` and `systemctl daemon-reload`
+# (packaging/build-deb.sh stages the Debian package this way).
 set -euo pipefail
 
 readonly service_user="enroll-agent"
@@ -39,7 +41,8 @@ Install enroll-agent (run as root unless DESTDIR is set).
                          build it with: swift build -c release --static-swift-stdlib)
   --prefix DIR           installation prefix (default: /usr/local): the binary
                          goes to DIR/bin, the units to DIR/lib/systemd/system,
-                         the sysusers file to DIR/lib/sysusers.d
+                         the sysusers and tmpfiles files to
+                         DIR/lib/sysusers.d and DIR/lib/tmpfiles.d
   --unitdir DIR          where the units go (default: PREFIX/lib/systemd/system)
   --sysconfdir DIR       configuration root (default: /etc)
   --dry-run              print what would be done, change nothing
@@ -97,6 +100,7 @@ destdir="${destdir%/}"
 # Installed paths (as seen on the target system) and where they are written.
 bin_path="${prefix}/bin/enroll-agent"
 sysusers_path="${prefix}/lib/sysusers.d/enroll-agent.conf"
+tmpfiles_path="${prefix}/lib/tmpfiles.d/enroll-agent.conf"
 doc_dir="${prefix}/share/doc/enroll-agent"
 config_dir="${sysconfdir}/enroll-agent"
 config_path="${config_dir}/config.toml"
@@ -114,7 +118,7 @@ fi
 for file in enroll-agent.service enroll-agent-renew.service enroll-agent-renew.timer; do
     [[ -f "${repo_root}/systemd/${file}" ]] || die "missing ${repo_root}/systemd/${file}"
 done
-for file in config.example.toml enroll-agent.sysusers.conf; do
+for file in config.example.toml enroll-agent.sysusers.conf enroll-agent.tmpfiles.conf; do
     [[ -f "${script_dir}/${file}" ]] || die "missing ${script_dir}/${file}"
 done
 
@@ -133,7 +137,7 @@ fi
 # --- Files ----------------------------------------------------------------
 
 run install -d -m 0755 "${destdir}${prefix}/bin" "${destdir}${unitdir}" \
-    "${destdir}${prefix}/lib/sysusers.d" "${destdir}${doc_dir}"
+    "${destdir}${prefix}/lib/sysusers.d" "${destdir}${prefix}/lib/tmpfiles.d" "${destdir}${doc_dir}"
 run install -m 0755 "${binary}" "${destdir}${bin_path}"
 
 # The units name /usr/local/bin/enroll-agent; follow --prefix.
@@ -151,6 +155,15 @@ for unit in enroll-agent.service enroll-agent-renew.service enroll-agent-renew.t
 done
 
 run install -m 0644 "${script_dir}/enroll-agent.sysusers.conf" "${destdir}${sysusers_path}"
+# The tmpfiles entry names /etc/enroll-agent; follow --sysconfdir.
+if "${dry_run}"; then
+    printf '+ install -m 0644 %s %s   (%s)\n' "${script_dir}/enroll-agent.tmpfiles.conf" "${destdir}${tmpfiles_path}" "${config_dir}"
+else
+    temporary="$(mktemp)"
+    sed "s|/etc/enroll-agent|${config_dir}|g" "${script_dir}/enroll-agent.tmpfiles.conf" >"${temporary}"
+    install -m 0644 "${temporary}" "${destdir}${tmpfiles_path}"
+    rm -f "${temporary}"
+fi
 run install -m 0644 "${script_dir}/config.example.toml" "${destdir}${doc_dir}/config.example.toml"
 
 # --- Account --------------------------------------------------------------
@@ -187,8 +200,16 @@ fi
 run install -d -m 0750 ${owner_args[@]+"${owner_args[@]}"} "${destdir}${config_dir}"
 if [[ -e "${destdir}${config_path}" ]]; then
     note "keeping the existing ${config_path}"
+elif "${dry_run}"; then
+    printf '+ %s config-keys --format disabled-example > %s   (0640)\n' "${binary}" "${destdir}${config_path}"
 else
-    run install -m 0640 ${owner_args[@]+"${owner_args[@]}"} "${script_dir}/config.example.toml" "${destdir}${config_path}"
+    # The example with its profile commented out, from the binary's own key table
+    # (the full example is in ${doc_dir}).
+    temporary="$(mktemp)"
+    "${binary}" config-keys --format disabled-example >"${temporary}" \
+        || { rm -f "${temporary}"; die "${binary} config-keys --format disabled-example failed"; }
+    install -m 0640 ${owner_args[@]+"${owner_args[@]}"} "${temporary}" "${destdir}${config_path}"
+    rm -f "${temporary}"
 fi
 
 if ! "${staging}"; then
@@ -210,7 +231,7 @@ if "${staging}"; then
 
 Staged under ${destdir}. On the target, the package must still run:
   systemd-sysusers ${sysusers_path}
-  chgrp ${service_user} ${config_dir} ${config_path}
+  systemd-tmpfiles --create ${tmpfiles_path}   # ${config_dir} root:${service_user}, ${statedir}
   systemctl daemon-reload
 EOF
     exit 0
@@ -228,7 +249,8 @@ enroll-agent ${verb}: ${bin_path}
   config: ${config_path}
 
 Next:
-  1. Edit ${config_path} (scep_url, the pinned CA, the challenge source).
+  1. Edit ${config_path}: its [[profile]] is commented out (see its header);
+     set scep_url, the pinned CA and the challenge source.
      To find the CA fingerprint: ${bin_path} ca-info https://scep.example.com/scep
      Secrets (token_file, challenge file): chown root:${service_user}, chmod 0640.
   2. Check it as the service user:

@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 swift build --build-tests
-swift build -c release --product enroll-agent
+# The release build packaging/build-deb.sh ships (static Swift runtime, bind-now, no RUNPATH),
+# so the binary-level tests below run the binary users install, and the package test
+# (scripts/package-test.sh) finds it built.
+swift build -c release --static-swift-stdlib -Xlinker -z -Xlinker now --disable-local-rpath --product enroll-agent
 
 # scepserver has no bind-address option and listens on every interface. When we
 # can (root, unshare), run the tests in a private network namespace that has
@@ -27,7 +30,7 @@ run_isolated() {
 
 run_isolated swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
-  echo "== binary-level tests against the release build"
+  echo "== binary-level tests against the release build (the one the package ships)"
   ENROLL_AGENT_BINARY="$PWD/.build/release/enroll-agent" run_isolated swift test --skip-build \
     --filter 'UnattendedEndToEndTests|DaemonTests|TPMEnrollmentTests|ConcurrencyTests|HelpGoldenTests|ChallengeSourceEndToEndTests'
 fi

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SCEPClient
 
 struct ConfigKeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,9 +12,14 @@ struct ConfigKeysCommand: ParsableCommand {
         case markdown
         /// A complete, commented example configuration.
         case example
+        /// The example with its profile commented out: what a package installs, so that a
+        /// fresh install enrolls nothing until configured.
+        case disabledExample = "disabled-example"
+        /// The manual page enroll-agent.toml(5), in roff.
+        case man
     }
 
-    @Option(help: "A list for the terminal, the README's markdown table, or a commented config.toml.")
+    @Option(help: "A list for the terminal, the README's markdown table, a commented config.toml, the same with its profile commented out (what a package installs), or the enroll-agent.toml(5) manual page in roff.")
     var format: Format = .text
 
     func run() throws {
@@ -21,6 +27,8 @@ struct ConfigKeysCommand: ParsableCommand {
         case .text: print(ConfigReference.plainList(), terminator: "")
         case .markdown: print(ConfigReference.markdownTable(), terminator: "")
         case .example: print(ConfigReference.exampleFile(), terminator: "")
+        case .disabledExample: print(ConfigReference.disabledExampleFile(), terminator: "")
+        case .man: print(ConfigReference.manualPage(version: AgentVersion.string), terminator: "")
         }
     }
 }

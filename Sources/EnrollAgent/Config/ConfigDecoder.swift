@@ -91,7 +91,7 @@ final class ConfigDecoder {
         switch document.root["profile"]?.kind {
         case nil:
             problems.add(ConfigProblem(line: nil, key: "profile",
-                                       message: "no [[profile]] defined; add at least one [[profile]] table"))
+                                       message: "no [[profile]] defined, so there is nothing to enroll; add a [[profile]] table (a freshly installed config.toml has one commented out: see its header), then run `enroll-agent check-config` again; every key: `enroll-agent config-keys` or man 5 enroll-agent.toml"))
         case .tableArray(let tables)?:
             for (offset, table) in tables.enumerated() {
                 if var profile = decodeProfile(table, number: offset + 1) {

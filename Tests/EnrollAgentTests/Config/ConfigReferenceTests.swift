@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import EnrollAgent
 
@@ -83,6 +84,70 @@ final class ConfigReferenceTests: XCTestCase {
             for key in source.usedKeys {
                 XCTAssertTrue(ChallengeKeys.names.contains(key), "\(source.name) uses undeclared \(key)")
             }
+        }
+    }
+
+    /// What a package installs: a fresh host enrolls nothing, and says why and what to do.
+    func testTheDisabledExampleDefinesNoProfile() {
+        guard case .failure(let error) = AgentConfig.decode(ConfigReference.disabledExampleFile()) else {
+            return XCTFail("the disabled example decoded into a configuration with profiles")
+        }
+        XCTAssertEqual(error.problems.map(\.key), ["profile"], "\(error.problems)")
+        let message = error.problems.first?.message ?? ""
+        XCTAssertTrue(message.contains("no [[profile]] defined"), message)
+        XCTAssertTrue(message.contains("enroll-agent check-config"), message)
+        XCTAssertTrue(ConfigReference.disabledExampleFile().contains(ConfigReference.disabledExampleEnableCommand))
+    }
+
+    /// The command the disabled example's header gives, run with sed, turns it into the example.
+    func testUncommentingTheDisabledExampleGivesTheExample() throws {
+        let sed = try requirePeer("sed")
+        let directory = try TemporaryDirectory(prefix: "disabled-example")
+        let path = directory.appending("config.toml")
+        try ConfigReference.disabledExampleFile().write(toFile: path, atomically: true, encoding: .utf8)
+        let expression = try XCTUnwrap(ConfigReference.disabledExampleEnableCommand.split(separator: "'").dropFirst().first)
+        let result = try ChildProcess.run(executable: sed, arguments: ["-i", String(expression), path])
+        XCTAssertEqual(result.status, .exited(0), result.errorOutput)
+
+        let enabled = try String(contentsOfFile: path, encoding: .utf8)
+        let profilePart = { (text: String) -> Substring? in text.range(of: "\n[[profile]]\n").map { text[$0.lowerBound...] } }
+        XCTAssertEqual(try XCTUnwrap(profilePart(enabled)), try XCTUnwrap(profilePart(ConfigReference.exampleFile())))
+        let config = try AgentConfig.parse(enabled, path: "config.toml")
+        XCTAssertEqual(config.profiles.map(\.name), ["device"])
+        XCTAssertEqual(config.warnings, [])
+    }
+
+    /// enroll-agent.toml(5) documents every key, and groff renders it without a warning.
+    func testTheManualPageNamesEveryKeyAndRenders() throws {
+        let page = ConfigReference.manualPage(version: "1.2.3")
+        let escaped = { (name: String) in name.replacingOccurrences(of: "-", with: "\\-") }
+        for name in RootKeys.names + ProfileKeys.names + ChallengeKeys.names {
+            XCTAssertTrue(page.contains("\n.TP\n.B \(escaped(name))\n"), name)
+        }
+        XCTAssertEqual(page.components(separatedBy: "\n.TP\n.B ").count - 1,   // one entry per key, no other .TP .B
+                       RootKeys.names.count + ProfileKeys.names.count + ChallengeKeys.names.count)
+        XCTAssertTrue(page.contains("Type: absolute path; default: \\fB\"/var/lib/enroll\\-agent\"\\fR."), page)
+        XCTAssertTrue(page.hasPrefix(".\\\" Generated"))
+        XCTAssertTrue(page.contains(".TH ENROLL\\-AGENT.TOML 5 \"\" \"enroll\\-agent 1.2.3\""))
+        XCTAssertFalse(page.split(separator: "\n").contains { $0.hasPrefix("\\.") }, "a line would be read as a request")
+
+        let groff = try requirePeer("groff")
+        let directory = try TemporaryDirectory(prefix: "manual-page")
+        let path = directory.appending("enroll-agent.toml.5")
+        try page.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try ChildProcess.run(executable: groff, arguments: ["-man", "-Tutf8", "-ww", "-z", path])
+        XCTAssertEqual(result.status, .exited(0), result.errorOutput)
+        XCTAssertEqual(result.errorOutput, "", "groff warned")
+        let text = try ChildProcess.run(executable: groff, arguments: ["-man", "-Tascii", "-P", "-cbou", path]).output
+        XCTAssertTrue(text.contains("poll_max_wait"), text)
+        XCTAssertTrue(text.contains("scep_url = \"https://scep.example.com/scep\""), text)
+    }
+
+    private func requirePeer(_ name: String) throws -> String {
+        do {
+            return try PeerRequirement.require(binary: name)
+        } catch let missing as PeerUnavailable where missing.maySkip {
+            throw XCTSkip(missing.description)
         }
     }
 
