@@ -273,8 +273,18 @@ enum ConfigReference {
         guardLineStart(roffText(text).replacingOccurrences(of: "-", with: "\\-"))
     }
 
+    /// Backslashes escaped, and every character outside ASCII as a groff `\[uXXXX]` escape
+    /// (troff reads bytes, and warns on the UTF-8 of "–" or "…").
     private static func roffText(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\e")
+        var output = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": output += "\\e"
+            case _ where scalar.isASCII: output.unicodeScalars.append(scalar)
+            default: output += "\\[u" + String(format: "%04X", scalar.value) + "]"
+            }
+        }
+        return output
     }
 
     /// A text line starting with `.` or `'` would be read as a request.
