@@ -10,7 +10,7 @@ import Glibc
 /// variables (`UserPrincipalName`, `AAD_Device_ID`, `DeviceId`, …) are not facts of the host
 /// and come from the management endpoint's `variables` or `[profile.variables]`.
 enum HostVariable: String, CaseIterable, Sendable {
-    /// The kernel host name (`/proc/sys/kernel/hostname`, what gethostname(2) returns).
+    /// The kernel host name (gethostname(2); `/proc/sys/kernel/hostname` in a fake tree).
     case hostname = "Hostname"
     /// The host name with its DNS domain: the host name when it has a dot, else the resolver's
     /// canonical name for it (as `hostname -f`).
@@ -46,6 +46,8 @@ protocol HostFacts: Sendable {
     func exists(_ path: String) -> Bool
     /// The resolver's canonical name for `hostname` (getaddrinfo with AI_CANONNAME), or nil.
     func canonicalName(of hostname: String) -> String?
+    /// The kernel's host name; throws `HostFactsError`.
+    func kernelHostname() throws -> String
 }
 
 /// Why a host file could not be read: the path and errno.
@@ -106,6 +108,15 @@ struct HostRoot: HostFacts {
     }
 
     func canonicalName(of hostname: String) -> String? { resolver(hostname) }
+
+    /// gethostname(2) on the real host: `/proc/sys` is hidden in the hardened unit
+    /// (ProcSubset=pid), and the system call needs no file. A fake tree's file otherwise.
+    func kernelHostname() throws -> String {
+        guard root == "/" else { return try contents(of: HostIdentity.hostnamePath) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { throw HostFactsError(path: "gethostname(2)", errno: errno) }
+        return String(cString: buffer)
+    }
 
     /// getaddrinfo(3) with AI_CANONNAME, as `hostname -f` does.
     @Sendable static func systemCanonicalName(_ hostname: String) -> String? {
@@ -183,9 +194,18 @@ struct HostIdentity: Sendable {
     // MARK: - Sources
 
     private func hostname(for variable: HostVariable) throws -> String {
-        let name = try singleLine(Self.hostnamePath, for: variable)
+        let source = "the kernel's host name (gethostname(2))"
+        let name: String
+        do {
+            name = try facts.kernelHostname().trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch let error as HostFactsError {
+            throw HostVariableError(unreadable: error, variable: variable, rootOnly: false)
+        }
+        guard !name.isEmpty, Self.isPlainText(name) else {
+            throw HostVariableError(variable: variable, source: source, problem: "is empty or holds control characters")
+        }
         guard name != "(none)", name != "localhost" else {
-            throw HostVariableError(variable: variable, source: Self.hostnamePath,
+            throw HostVariableError(variable: variable, source: source,
                                     problem: "names no host of its own (\"\(name)\")")
         }
         return name

@@ -155,6 +155,7 @@ final class HostIdentityTests: XCTestCase {
         func entries(of directory: String) throws -> [String] { try inner.entries(of: directory) }
         func exists(_ path: String) -> Bool { inner.exists(path) }
         func canonicalName(of hostname: String) -> String? { inner.canonicalName(of: hostname) }
+        func kernelHostname() throws -> String { try inner.kernelHostname() }
     }
 }
 
