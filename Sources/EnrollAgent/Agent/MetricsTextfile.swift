@@ -53,7 +53,10 @@ enum MetricsTextfile {
     static func write(_ text: String, to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let temporary = directory + "/.\((path as NSString).lastPathComponent).\(getpid()).tmp"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        // A fresh file (O_EXCL, after removing one a killed run left): never truncate or follow
+        // something planted under the predictable name.
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else {
             throw AgentError(.store, "cannot write metrics_textfile \(path): \(String(cString: strerror(errno))) (check that \(directory) exists and the agent may write there)")
         }
