@@ -97,7 +97,7 @@ final class ConfigDecoder {
                 if var profile = decodeProfile(table, number: offset + 1) {
                     // The top-level proxy keys for a profile that sets none of its own.
                     if profile.sourceLines["proxy"] == nil, let globalProxy { profile.proxy = globalProxy }
-                    if profile.sourceLines["proxy_credentials_file"] == nil { profile.proxyCredentialsFile = profile.proxyCredentialsFile ?? globalProxyCredentials }
+                    if profile.proxyCredentialsFile == nil { profile.proxyCredentialsFile = globalProxyCredentials }
                     profiles.append(profile)
                 }
             }

@@ -93,8 +93,3 @@ enum ConfigExample: Equatable {
     /// Not shown (documented in the comment of a neighbouring key).
     case omitted
 }
-
-extension ConfigKey {
-    /// The names, for the unknown-key report and its did-you-mean.
-    static func names(_ keys: [ConfigKey]) -> [String] { keys.map(\.name) }
-}

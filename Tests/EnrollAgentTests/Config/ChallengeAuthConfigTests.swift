@@ -27,7 +27,7 @@ final class ChallengeAuthConfigTests: XCTestCase {
         let config = try AgentConfig.parse(profile(challenge))
         guard case .endpoint(let endpoint)? = config.profiles.first?.challenge else {
             XCTFail("not an endpoint source", file: file, line: line)
-            throw XCTSkip()
+            throw NotAnEndpoint()
         }
         return endpoint
     }
@@ -170,3 +170,5 @@ final class ChallengeAuthConfigTests: XCTestCase {
         XCTAssertEqual(config.validateEnvironment().filter { $0.key == "profile.device.challenge.password_file" }, [])
     }
 }
+
+private struct NotAnEndpoint: Error {}
