@@ -11,10 +11,9 @@
 #      accepts the units, the fresh configuration enrolls nothing (exit 78);
 #      an enrollment as the enroll-agent user against micromdm scepserver on
 #      loopback works; an upgrade (the package again over itself) and a remove
-#      keep the store; a purge then leaves no file behind;
-#   4. the same package on a live host, a Debian 12 VM booted with qemu, where
-#      systemd runs (scripts/package-test-guest.sh): nothing is enabled on install,
-#      an upgrade restarts a running daemon, remove stops it, purge cleans up.
+#      keep the store; a purge then leaves no file behind.
+#
+# The same package on a live host, systemd running and a vTPM, is scripts/vm-test.sh.
 #
 #   sudo scripts/package-test.sh        # needs root: debootstrap, chroot, mounts
 #
@@ -25,54 +24,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo_root="$(pwd)"
 
-readonly suite=bookworm
-readonly mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-readonly security_mirror="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
+source scripts/lib/debian-root.sh
+readonly suite="${debian_suite}" mirror="${debian_mirror}" security_mirror="${debian_security_mirror}"
 # systemd: systemd-sysusers, systemd-tmpfiles and systemd-analyze, which a real host has;
 # man-db: `man`. Everything the package depends on beyond these comes from the archive.
 readonly include=systemd,man-db
-readonly cache_dir=/var/cache/enroll-agent-ci
-cache_key="$(printf '%s\n' "${suite}" minbase "${include}" "${mirror}" | sha256sum | cut -c1-12)"
-readonly cache_tarball="${cache_dir}/debian-${suite}-minbase-${cache_key}.tar.zst"
 
+test_name="the package test"
 die() { echo "package-test: FAIL: $*" >&2; exit 1; }
 note() { echo "package-test: $*"; }
 
 [[ "$(id -u)" -eq 0 ]] || die "run as root (debootstrap, chroot and mounts need it)"
-
-# --- Timing -----------------------------------------------------------------------
-
-phase_names=()
-phase_seconds=()
-phase_started=0
-current_phase=""
-test_started="$(date +%s.%N)"
-
-phase() {
-    finish_phase
-    current_phase="$1"
-    phase_started="$(date +%s.%N)"
-    echo
-    echo "== ${current_phase}"
-}
-
-finish_phase() {
-    if [[ -n "${current_phase}" ]]; then
-        phase_names+=("${current_phase}")
-        phase_seconds+=("$(awk -v now="$(date +%s.%N)" -v then="${phase_started}" 'BEGIN { print now - then }')")
-        current_phase=""
-    fi
-}
-
-print_timings() {
-    finish_phase
-    echo
-    echo "== timings"
-    for index in "${!phase_names[@]}"; do
-        printf '  %7.1f s  %s\n' "${phase_seconds[${index}]}" "${phase_names[${index}]}"
-    done
-    printf '  %7.1f s  total\n' "$(awk -v now="$(date +%s.%N)" -v then="${test_started}" 'BEGIN { print now - then }')"
-}
 
 # --- Cleanup ----------------------------------------------------------------------
 
@@ -105,17 +67,7 @@ trap 'exit 130' INT TERM
 # --- Tools --------------------------------------------------------------------------
 
 phase "tools"
-needed=(debootstrap lintian dpkg-dev binutils man-db zstd scep curl openssl iproute2 util-linux qemu-system-x86 e2fsprogs python3)
-missing=()
-for package in "${needed[@]}"; do
-    dpkg-query -W -f='${Status}' "${package}" 2>/dev/null | grep -q "install ok installed" || missing+=("${package}")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    note "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing_packages debootstrap lintian dpkg-dev binutils man-db zstd scep curl openssl iproute2 util-linux python3
 command -v swift >/dev/null || die "swift is not on PATH"
 
 # --- Build and lint -------------------------------------------------------------------
@@ -137,36 +89,12 @@ if [[ -n "${lintian_output}" ]]; then echo "${lintian_output}"; else echo "(lint
 
 # --- A clean Debian 12 root ------------------------------------------------------------
 
-phase "clean ${suite} root (debootstrap, cached in ${cache_dir})"
-archive_unreachable() {
-    local message="the Debian archive (${mirror}) is unreachable: $1"
-    if [[ "${CI:-}" == true ]]; then
-        die "${message}. The package test needs it in CI: check the machine's network or set DEBIAN_MIRROR."
-    fi
-    note "SKIP the clean-root checks: ${message}"
-    exit 0
-}
+phase "clean ${suite} root (debootstrap, cached in ${debian_cache_dir})"
 work="$(mktemp -d /var/tmp/enroll-agent-package-test.XXXXXX)"
 root="${work}/root"
-mkdir -p "${cache_dir}"
-if [[ ! -s "${cache_tarball}" ]]; then
-    note "no cached root: debootstrap ${suite} (minbase, ${include}) from ${mirror}"
-    curl -fsS --max-time 20 -o /dev/null "${mirror}/dists/${suite}/Release" \
-        || archive_unreachable "GET ${mirror}/dists/${suite}/Release failed"
-    bootstrap="${work}/bootstrap"
-    if ! debootstrap --variant=minbase --include="${include}" "${suite}" "${bootstrap}" "${mirror}" \
-        >"${work}/debootstrap.log" 2>&1; then
-        tail -20 "${work}/debootstrap.log" >&2
-        archive_unreachable "debootstrap failed (log above)"
-    fi
-    rm -rf "${bootstrap}/var/cache/apt/archives/"*.deb
-    tar -C "${bootstrap}" --numeric-owner --xattrs -cf - . | zstd -q -T0 -3 -o "${cache_tarball}.partial"
-    mv "${cache_tarball}.partial" "${cache_tarball}"
-    rm -rf --one-file-system "${bootstrap}"
-    note "cached as ${cache_tarball} ($(du -h "${cache_tarball}" | cut -f1))"
-fi
+debian_root_tarball minbase "${include}" "${work}"
 mkdir -p "${root}"
-zstd -q -dc "${cache_tarball}" | tar -C "${root}" --numeric-owner --xattrs -xf -
+zstd -q -dc "${debian_root}" | tar -C "${root}" --numeric-owner --xattrs -xf -
 
 for mount_point in proc sys dev dev/pts; do
     case "${mount_point}" in
@@ -372,64 +300,3 @@ note "after purging it and what it pulled in, the root holds exactly the files i
 if in_root getent passwd enroll-agent >/dev/null; then
     note "the enroll-agent user and group remain, as Debian policy has it (system accounts are not removed)"
 fi
-
-# --- A live host: the same package in a VM with systemd running --------------------------------
-
-phase "live host: install, enable, upgrade, remove, purge in a ${suite} VM with systemd (qemu, TCG)"
-# A chroot has no running systemd, so the postinst and prerm skip systemctl there.
-# This boots a minimal Debian 12 with its kernel under qemu (TCG: guests hang with
-# KVM on these machines) and runs scripts/package-test-guest.sh at boot. The guest
-# has no network: the package's dependencies are in the image, scepserver (a static
-# binary) is copied in and listens on the guest's loopback.
-dependency_names="$(echo "${depends}" | tr ',' '\n' | sed 's/(.*//; s/|.*//; s/ //g' | paste -sd, -)"
-vm_include="systemd,systemd-sysv,udev,linux-image-amd64,openssl,${dependency_names}"
-vm_key="$(printf '%s\n' "${suite}" minbase "${vm_include}" "${mirror}" | sha256sum | cut -c1-12)"
-vm_tarball="${cache_dir}/debian-${suite}-vm-${vm_key}.tar.zst"
-if [[ ! -s "${vm_tarball}" ]]; then
-    note "no cached VM image: debootstrap ${suite} (minbase, ${vm_include})"
-    vm_bootstrap="${work}/vm-bootstrap"
-    if ! debootstrap --variant=minbase --include="${vm_include}" "${suite}" "${vm_bootstrap}" "${mirror}" \
-        >"${work}/vm-debootstrap.log" 2>&1; then
-        tail -20 "${work}/vm-debootstrap.log" >&2
-        archive_unreachable "debootstrap of the VM image failed (log above)"
-    fi
-    rm -rf "${vm_bootstrap}/var/cache/apt/archives/"*.deb
-    tar -C "${vm_bootstrap}" --numeric-owner --xattrs -cf - . | zstd -q -T0 -3 -o "${vm_tarball}.partial"
-    mv "${vm_tarball}.partial" "${vm_tarball}"
-    rm -rf --one-file-system "${vm_bootstrap}"
-fi
-vm_root="${work}/vm-root"
-mkdir -p "${vm_root}"
-zstd -q -dc "${vm_tarball}" | tar -C "${vm_root}" --numeric-owner --xattrs -xf -
-install -m 0644 "${deb}" "${vm_root}/root/"
-install -m 0755 scripts/package-test-guest.sh "${vm_root}/root/package-test-guest.sh"
-install -m 0755 "$(command -v scepserver)" "${vm_root}/usr/local/bin/scepserver"
-cat >"${vm_root}/etc/systemd/system/package-test.service" <<'UNIT'
-[Unit]
-Description=enroll-agent package test (scripts/package-test-guest.sh)
-After=multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/root/package-test-guest.sh
-[Install]
-WantedBy=multi-user.target
-UNIT
-ln -sf /etc/systemd/system/package-test.service "${vm_root}/etc/systemd/system/multi-user.target.wants/package-test.service"
-# The serial getty's vhangup would cut off the console; the guest writes a file instead.
-ln -sf /dev/null "${vm_root}/etc/systemd/system/serial-getty@ttyS0.service"
-echo "/dev/vda / ext4 rw 0 1" >"${vm_root}/etc/fstab"
-echo enroll-agent-vm >"${vm_root}/etc/hostname"
-kernel="$(ls "${vm_root}"/boot/vmlinuz-* | tail -1)"
-initrd="$(ls "${vm_root}"/boot/initrd.img-* | tail -1)"
-cp "${kernel}" "${initrd}" "${work}/"
-mke2fs -q -t ext4 -d "${vm_root}" "${work}/vm.ext4" 3G
-rm -rf --one-file-system "${vm_root}"
-timeout 600 qemu-system-x86_64 -accel tcg -cpu max -m 1536 -smp 2 -nographic -nic none -no-reboot \
-    -kernel "${work}/$(basename "${kernel}")" -initrd "${work}/$(basename "${initrd}")" \
-    -append "root=/dev/vda rw console=ttyS0 quiet" \
-    -drive file="${work}/vm.ext4",if=virtio,format=raw >"${work}/vm-console.log" 2>&1 \
-    || { tail -30 "${work}/vm-console.log"; die "the VM did not power off within 10 minutes (console above)"; }
-debugfs -R "cat /root/results.txt" "${work}/vm.ext4" >"${work}/vm-results.txt" 2>/dev/null || true
-grep -v '^+ ' "${work}/vm-results.txt" | grep -v '^$' | sed 's/^/  guest: /' | tail -40
-grep -q '^GUEST-PASS' "${work}/vm-results.txt" || die "the live-host checks failed in the VM (results above)"
-note "live host: nothing enabled on install; enabled, the daemon enrolled; the upgrade restarted it and kept the store; remove stopped it; purge left no unit state"
