@@ -1,7 +1,7 @@
 import EnrollmentPlan
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the server told us about itself, checked against the pin.

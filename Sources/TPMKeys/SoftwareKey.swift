@@ -1,8 +1,9 @@
 import COpenSSL
+import KeyInterface
 import _CryptoExtras
 
 /// Errors from software (OpenSSL) keys.
-public struct SoftwareKeyError: Error, CustomStringConvertible, Equatable {
+public struct SoftwareKeyError: EnrollmentKeyError, Equatable {
     public enum Code: String, Sendable { case generation, parse, sign, decrypt, encode }
     public let code: Code
     public let message: String
@@ -165,4 +166,10 @@ public final class SoftwareKey: EnrollmentKey, @unchecked Sendable {
         guard length > 0, let data else { throw SoftwareKeyError(.encode, "cannot encode the private key") }
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
+}
+
+extension SoftwareKeyError {
+    /// A key in memory never goes away: a failed operation is the input's fault
+    /// (or the key file's, which is found when the key is read, not used).
+    public var keyFailure: KeyFailure { .inputRejected }
 }

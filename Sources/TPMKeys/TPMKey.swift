@@ -1,4 +1,5 @@
 import CTSS2
+import KeyInterface
 
 /// An RSA enrollment key whose private half lives in a TPM 2.0.
 ///

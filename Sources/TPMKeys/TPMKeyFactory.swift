@@ -1,4 +1,5 @@
 import CTSS2
+import KeyInterface
 
 /// Creates and loads TPM-backed enrollment keys on one TCTI.
 public struct TPMKeyFactory: Sendable {

@@ -1,6 +1,7 @@
 @testable import EnrollAgent
 import Logging
 import TestSupport
+import KeyInterface
 import TPMKeys
 import XCTest
 

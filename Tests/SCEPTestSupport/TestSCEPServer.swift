@@ -1,6 +1,7 @@
 import Foundation
 import SwiftASN1
 import X509
+import KeyInterface
 import TPMKeys
 import TestSupport
 @testable import SCEPClient

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import KeyInterface
 import TPMKeys
 
 /// Creates and loads enrollment keys according to the profile's `key_storage`.

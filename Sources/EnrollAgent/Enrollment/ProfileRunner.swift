@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Renewal
 import SCEPClient
+import KeyInterface
 import TPMKeys
 import X509
 

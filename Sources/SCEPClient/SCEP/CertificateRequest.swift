@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the device asks the CA to certify, already rendered from the profile's

@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// Lets swift-certificates sign CSRs and certificates with an `EnrollmentKey`

@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the administrator pinned: the intermediate CA (the MDM's "trusted certificate

@@ -1,3 +1,7 @@
+// The seam between the SCEP protocol code and where a private key lives (OpenSSL memory
+// or inside a TPM). SCEPClient sees only this module; TPMKeys conforms to it. So the
+// protocol code, its tests and its fuzzers build and link without tpm2-tss.
+
 /// Where a private key lives. Shown in `status` so an administrator can see a
 /// software fallback at a glance.
 public enum KeyStorageKind: String, Sendable, Codable, Equatable {
@@ -20,15 +24,7 @@ public enum DigestAlgorithm: String, Sendable, Equatable, CaseIterable {
     }
 }
 
-/// What kind of key to create.
-public struct KeySpec: Sendable, Equatable {
-    /// RSA modulus size in bits (2048 or 3072).
-    public var rsaBits: Int
-    public init(rsaBits: Int = 2048) { self.rsaBits = rsaBits }
-}
-
-/// A private key the agent can use: the seam between the SCEP protocol code
-/// and where the key actually lives (OpenSSL memory or inside a TPM).
+/// A private key the agent can use.
 ///
 /// Signing takes a precomputed digest so that a TPM can sign without ever
 /// seeing (or hashing) the message; the caller hashes.
@@ -44,4 +40,20 @@ public protocol EnrollmentKey: Sendable {
     /// The file form of the key for the store's `key.pem`: PKCS#8 for
     /// software keys, `TSS2 PRIVATE KEY` for TPM keys.
     func pemRepresentation() throws -> String
+}
+
+/// What a failed key operation says about the key.
+public enum KeyFailure: Sendable, Equatable {
+    /// The key cannot be used at all now (the TPM is gone, locked out, refuses the key):
+    /// whatever the input, trying again with other input fails the same way.
+    case keyUnusable
+    /// The key works, but not on this input (a ciphertext encrypted to another key, a
+    /// digest of the wrong length): the input is at fault.
+    case inputRejected
+}
+
+/// The errors an `EnrollmentKey` throws, classified so the protocol code can tell a key
+/// failure from a reply that was not for this key without knowing the key's module.
+public protocol EnrollmentKeyError: Error, CustomStringConvertible {
+    var keyFailure: KeyFailure { get }
 }
