@@ -1,4 +1,6 @@
 import Foundation
+import SwiftASN1
+import X509
 
 /// The keys of a `[[profile]]`, in the order the example file and the README show them.
 ///
@@ -217,29 +219,29 @@ enum ProfileKeys {
                 if values.isEmpty {
                     reader.report("key_usage", line: line, "expected at least one of \(ConfigTableReader.choiceList(choices))")
                 } else if usages.count == Set(values.map(\.0)).count {
-                    profile.keyUsage = usages
+                    profile.keyUsage = RequestedKeyUsage.keyUsage(usages)
                 }
             }),
         Key(name: "extended_key_usage", type: .stringList, defaultValue: .value("[\"clientAuth\"]"),
-            summary: "EKUs by name (\(ExtendedKeyUsageSpec.namedOIDs.map(\.name).joined(separator: ", "))) or dotted OID",
-            comment: ["Names: \(ExtendedKeyUsageSpec.namedOIDs.map(\.name).joined(separator: ", "));",
+            summary: "EKUs by name (\(ExtendedKeyUsageName.all.map(\.name).joined(separator: ", "))) or dotted OID",
+            comment: ["Names: \(ExtendedKeyUsageName.all.map(\.name).joined(separator: ", "));",
                       "or dotted OIDs."],
             example: .set("[\"clientAuth\"]"),
             decode: { reader, profile in
                 guard let (values, _) = reader.stringArray("extended_key_usage") else { return }
-                var oids: [String] = []
-                let names = ExtendedKeyUsageSpec.namedOIDs.map(\.name)
+                var usages: [ExtendedKeyUsage.Usage] = []
+                let names = ExtendedKeyUsageName.all.map(\.name)
                 for (text, line) in values {
-                    let oid = ExtendedKeyUsageSpec.namedOIDs.first { $0.name.caseInsensitiveCompare(text) == .orderedSame }?.oid
-                        ?? (ObjectIdentifierText.isValid(text) ? text : nil)
-                    guard let oid else {
+                    let usage = ExtendedKeyUsageName.all.first { $0.name.caseInsensitiveCompare(text) == .orderedSame }?.usage
+                        ?? ObjectIdentifierText.parse(text).map(ExtendedKeyUsage.Usage.init(oid:))
+                    guard let usage else {
                         reader.report("extended_key_usage", line: line,
                                       "expected one of \(names.joined(separator: ", ")) or a dotted OID, got \"\(text)\"\(didYouMean(text, among: names))")
                         continue
                     }
-                    if !oids.contains(oid) { oids.append(oid) }
+                    if !usages.contains(usage) { usages.append(usage) }
                 }
-                profile.extendedKeyUsage = ExtendedKeyUsageSpec(oids: oids)
+                profile.extendedKeyUsage = usages
             }),
         Key(name: "certificate_policies", type: .stringList, defaultValue: .value("[]"),
             summary: "certificate policy OIDs, e.g. for conditional-access rules",
@@ -247,14 +249,14 @@ enum ProfileKeys {
             example: .setWithAlternatives("[]", ["[\"1.3.6.1.4.1.311.21.8.1\"]"]),
             decode: { reader, profile in
                 guard let (values, _) = reader.stringArray("certificate_policies") else { return }
-                var policies: [String] = []
+                var policies: [ASN1ObjectIdentifier] = []
                 for (text, line) in values {
-                    guard ObjectIdentifierText.isValid(text) else {
+                    guard let policy = ObjectIdentifierText.parse(text) else {
                         reader.report("certificate_policies", line: line,
                                       "expected a dotted OID such as \"1.3.6.1.4.1.311.21.8.1\", got \"\(text)\"")
                         continue
                     }
-                    if !policies.contains(text) { policies.append(text) }
+                    if !policies.contains(policy) { policies.append(policy) }
                 }
                 profile.certificatePolicies = policies
             }),

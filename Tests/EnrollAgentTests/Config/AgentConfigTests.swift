@@ -1,3 +1,4 @@
+import X509
 import XCTest
 @testable import EnrollAgent
 
@@ -89,7 +90,7 @@ final class AgentConfigTests: XCTestCase {
         expected.keyType = .rsa
         expected.keyBits = 2048
         expected.tcti = "device:/dev/tpmrm0"
-        expected.extendedKeyUsage = ExtendedKeyUsageSpec(oids: ["1.3.6.1.5.5.7.3.2"])
+        expected.extendedKeyUsage = [.clientAuth]
         expected.variables = ["UserPrincipalName": "host01@example.com"]
 
         // Lines as written in the example above.
@@ -112,8 +113,8 @@ final class AgentConfigTests: XCTestCase {
         XCTAssertEqual(profile.keyType, .rsa)
         XCTAssertEqual(profile.keyBits, 2048)
         XCTAssertEqual(profile.tcti, "device:/dev/tpmrm0")
-        XCTAssertEqual(profile.keyUsage, [.digitalSignature, .keyEncipherment])
-        XCTAssertEqual(profile.extendedKeyUsage.oids, [ExtendedKeyUsageSpec.clientAuth])
+        XCTAssertEqual(profile.keyUsage, KeyUsage(digitalSignature: true, keyEncipherment: true))
+        XCTAssertEqual(profile.extendedKeyUsage, [.clientAuth])
         XCTAssertEqual(profile.certificatePolicies, [])
         XCTAssertNil(profile.renewBefore)
         XCTAssertNil(profile.renewJitter)
@@ -184,10 +185,10 @@ final class AgentConfigTests: XCTestCase {
         XCTAssertEqual(profile.keyStorage, .software)
         XCTAssertEqual(profile.keyBits, 3072)
         XCTAssertEqual(profile.tcti, "swtpm:host=127.0.0.1,port=2321")
-        XCTAssertEqual(profile.keyUsage, [.digitalSignature])
-        XCTAssertEqual(profile.extendedKeyUsage.oids,
-                       ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1", "1.3.6.1.4.1.311.20.2.2", "1.2.3.4"])
-        XCTAssertEqual(profile.certificatePolicies, ["1.3.6.1.4.1.311.21.8.1", "2.23.140.1.2.1"])
+        XCTAssertEqual(profile.keyUsage, KeyUsage(digitalSignature: true))
+        XCTAssertEqual(profile.extendedKeyUsage,
+                       [.clientAuth, .serverAuth, ExtendedKeyUsageName.smartcardLogon, .init(oid: [1, 2, 3, 4])])
+        XCTAssertEqual(profile.certificatePolicies, [[1, 3, 6, 1, 4, 1, 311, 21, 8, 1], [2, 23, 140, 1, 2, 1]])
         XCTAssertEqual(profile.renewBefore, 30 * 86_400)
         XCTAssertEqual(profile.renewJitter, 5400)
         XCTAssertEqual(profile.renewalMode, .renewalReq)
