@@ -87,6 +87,8 @@ let package = Package(
         .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys", "KeyInterface", "COpenSSL"], path: "benchmarks/TPMKeysBench"),
 
         .executableTarget(name: "FleetSimulation", dependencies: ["Renewal"], path: "benchmarks/FleetSimulation"),
+        // The test SCEP server as a standalone process (EC certificates; benchmarks/ec-keys.sh).
+        .executableTarget(name: "SCEPTestServerTool", dependencies: ["SCEPTestSupport"], path: "benchmarks/SCEPTestServerTool"),
 
         // Shared by the test targets: loopback HTTP server, real peer launchers.
         .target(name: "TestSupport", path: "Tests/Support"),

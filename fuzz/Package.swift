@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "TOML"),
         // The executable's Config/ folder (Foundation only) as a module of its own, with the
         // subject and template files it checks values with (symlinks from Request/).
-        .target(name: "AgentConfig", dependencies: ["TOML", "SCEPClient"] + libraries),
+        .target(name: "AgentConfig", dependencies: ["TOML", "SCEPClient", "KeyInterface"] + libraries),
         // The executable's parsers of the challenge endpoint's answer and Retry-After, with the
         // few files they need (AgentError, Secret, SecretText, ...): symlinks to single files.
         .target(name: "AgentChallenge", dependencies: ["SCEPClient", "KeyInterface", "CertStore"] + libraries),

@@ -17,6 +17,7 @@ import Foundation
 ///   lock                              flock(2) target, holds the holder's pid
 ///   state.json                        ProfileState (EnrollmentPlan), 0644, no secrets
 ///   pending/key.pem                   key of a pending SCEP transaction, 0600 (dir 0700)
+///   pending/envelope-key.pem          its temporary RSA key, for an EC key's request, 0600
 /// ```
 enum StoreLayout {
     static let generationsDirectory = "generations"
@@ -26,6 +27,7 @@ enum StoreLayout {
     static let state = "state.json"
     static let pendingDirectory = "pending"
     static let pendingKey = "key.pem"
+    static let pendingEnvelopeKey = "envelope-key.pem"
     static let pendingRequest = "request.der"
     /// The live certificate's last verified CRL (public data, 0644).
     static let crlCache = "crl.der"
@@ -129,6 +131,9 @@ public final class ProfileStore: Sendable {
     public var statePath: String { path(StoreLayout.state) }
     /// `<profile>/pending/key.pem`.
     public var pendingKeyPath: String { pendingDirectory + "/" + StoreLayout.pendingKey }
+    /// `<profile>/pending/envelope-key.pem`: the temporary RSA key an EC key's request is
+    /// signed and answered with (RFC 8894 §2.3); 0600, gone with the transaction.
+    public var pendingEnvelopeKeyPath: String { pendingDirectory + "/" + StoreLayout.pendingEnvelopeKey }
     /// `<profile>/pending/request.der`: the pkiMessage as sent (its challenge is encrypted
     /// to the CA/RA, and still it is kept 0600), so the same request can be sent again.
     public var pendingRequestPath: String { pendingDirectory + "/" + StoreLayout.pendingRequest }
@@ -495,6 +500,21 @@ public final class ProfileStore: Sendable {
         try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
         try fileSystem.writeFile(pendingKeyPath, contents: Array(pem.utf8), mode: StoreLayout.keyMode)
         try fileSystem.syncDirectory(directory)
+    }
+
+    /// Persists the temporary RSA key of an EC key's transaction (see
+    /// `pendingEnvelopeKeyPath`), with `savePendingKey(pem:)`, before the request is sent.
+    public func savePendingEnvelopeKey(pem: String) throws {
+        try requireWritable("save the pending envelope key")
+        try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
+        try fileSystem.writeFile(pendingEnvelopeKeyPath, contents: Array(pem.utf8), mode: StoreLayout.keyMode)
+        try fileSystem.syncDirectory(directory)
+    }
+
+    /// The pending envelope key, or nil when none is stored.
+    public func loadPendingEnvelopeKey() throws -> String? {
+        guard let bytes = try fileSystem.readFile(pendingEnvelopeKeyPath) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Persists the request about to be sent (see `pendingRequestPath`). Call it with

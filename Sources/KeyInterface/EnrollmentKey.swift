@@ -24,6 +24,37 @@ public enum DigestAlgorithm: String, Sendable, Equatable, CaseIterable {
     }
 }
 
+/// The NIST curves the agent creates EC keys on (`ec_curve`).
+public enum EllipticCurve: String, Sendable, Equatable, CaseIterable, Codable {
+    case p256 = "P-256"
+    case p384 = "P-384"
+
+    /// The digest ECDSA signs with on this curve: one as strong as the curve (FIPS 186-5).
+    public var digest: DigestAlgorithm { self == .p256 ? .sha256 : .sha384 }
+    /// Bytes per coordinate and per signature half (r, s).
+    public var coordinateLength: Int { self == .p256 ? 32 : 48 }
+}
+
+/// What a key is, for the request's signature algorithm and for `status`.
+public enum KeyAlgorithm: Sendable, Equatable, CustomStringConvertible {
+    case rsa(bits: Int)
+    case ec(EllipticCurve)
+
+    /// "RSA-2048", "EC P-256".
+    public var description: String {
+        switch self {
+        case .rsa(let bits): return "RSA-\(bits)"
+        case .ec(let curve): return "EC \(curve.rawValue)"
+        }
+    }
+
+    /// Whether the key can receive an RSA key-transport envelope (a SCEP reply).
+    public var canDecryptEnvelopes: Bool {
+        if case .rsa = self { return true }
+        return false
+    }
+}
+
 /// A private key the agent can use.
 ///
 /// Signing takes a precomputed digest so that a TPM can sign without ever
@@ -33,9 +64,13 @@ public protocol EnrollmentKey: Sendable {
     var subjectPublicKeyInfo: [UInt8] { get }
     /// Where the private half lives.
     var storage: KeyStorageKind { get }
-    /// RSASSA-PKCS1-v1_5 signature over `digest`, computed with `algorithm`.
+    /// RSA and its size, or EC and its curve.
+    var algorithm: KeyAlgorithm { get }
+    /// A signature over `digest`, computed with `algorithm`: RSASSA-PKCS1-v1_5 for an RSA
+    /// key, ECDSA as the DER `Ecdsa-Sig-Value` (RFC 5480 §2.2.3) for an EC key.
     func sign(digest: [UInt8], algorithm: DigestAlgorithm) throws -> [UInt8]
-    /// RSAES-PKCS1-v1_5 decryption (CMS key transport, RFC 5652 §6.2.1).
+    /// RSAES-PKCS1-v1_5 decryption (CMS key transport, RFC 5652 §6.2.1). An EC key
+    /// throws (`inputRejected`): SCEP replies to it go to a temporary RSA key instead.
     func decrypt(_ ciphertext: [UInt8]) throws -> [UInt8]
     /// The file form of the key for the store's `key.pem`: PKCS#8 for
     /// software keys, `TSS2 PRIVATE KEY` for TPM keys.

@@ -135,6 +135,18 @@ final class EnrollmentPlannerTests: XCTestCase {
         }
     }
 
+    /// A live EC certificate never signs a RenewalReq: its reply would be encrypted to it.
+    func testRequestKindForALiveKeyThatCannotReceiveReplies() {
+        for mode in RenewalRequestMode.allCases {
+            for purpose in [RequestPurpose.renewal(dueSince: Self.start), .forced] {
+                XCTAssertEqual(EnrollmentPlanner.requestKind(purpose: purpose, mode: mode, serverOffersRenewal: true, liveCertificateValid: true,
+                                                             liveKeyReceivesReplies: false), .pkcsReq, "\(purpose) \(mode)")
+                XCTAssertEqual(EnrollmentPlanner.requestKind(purpose: purpose, mode: mode, serverOffersRenewal: true, liveCertificateValid: true,
+                                                             liveKeyReceivesReplies: true), mode == .pkcsReq ? .pkcsReq : .renewalReq, "\(purpose) \(mode)")
+            }
+        }
+    }
+
     func testDeadlineScenarios() {
         let renewed = RenewedCertificate(serial: "0a", notAfter: Self.start + 90 * Self.day)
         // Margin for 90 days: min(1 day, 9 days) = 1 day.

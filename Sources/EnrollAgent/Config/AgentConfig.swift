@@ -1,4 +1,5 @@
 import Foundation
+import KeyInterface
 import SCEPClient
 import SwiftASN1
 import X509
@@ -41,9 +42,11 @@ struct ProfileConfig: Equatable, Sendable {
     var subjectAlternativeNames = SubjectAlternativeNameTemplates()
     /// `key_storage`.
     var keyStorage: KeyStoragePolicy = .tpmPreferred
-    /// `key_type`: only RSA for now.
-    var keyType: KeyAlgorithm = .rsa
-    /// `key_bits`: 2048 or 3072.
+    /// `key_type`: RSA or EC.
+    var keyType: KeyType = .rsa
+    /// `ec_curve`: the curve of an EC key.
+    var ecCurve: EllipticCurve = .p256
+    /// `key_bits`: 2048 or 3072 (RSA).
     var keyBits: Int = 2048
     /// `tcti`: the TPM connection, as the tpm2-tss TCTI string.
     var tcti: String = ProfileConfig.defaultTCTI
@@ -158,8 +161,14 @@ enum KeyStoragePolicy: String, CaseIterable, Equatable, Sendable {
 }
 
 /// `key_type`.
-enum KeyAlgorithm: String, CaseIterable, Equatable, Sendable {
+enum KeyType: String, CaseIterable, Equatable, Sendable {
     case rsa
+    case ec
+}
+
+extension ProfileConfig {
+    /// The key the profile asks for: RSA of `key_bits`, or EC on `ec_curve`.
+    var keyAlgorithm: KeyAlgorithm { keyType == .ec ? .ec(ecCurve) : .rsa(bits: keyBits) }
 }
 
 /// `key_usage` bits requested in the CSR.

@@ -1,4 +1,5 @@
 import Foundation
+import KeyInterface
 import SwiftASN1
 import X509
 
@@ -148,17 +149,23 @@ enum ProfileKeys {
             decode: { reader, profile in
                 if let storage = reader.enumeration("key_storage", KeyStoragePolicy.self) { profile.keyStorage = storage }
             }),
-        Key(name: "key_type", type: .choice(KeyAlgorithm.allCases.map(\.rawValue)), defaultValue: .value("\"rsa\""),
-            summary: "the key algorithm; only RSA for now",
-            comment: ["Only \"rsa\" for now; 2048 or 3072 bits (3072 where the TPM supports it)."],
+        Key(name: "key_type", type: .choice(KeyType.allCases.map(\.rawValue)), defaultValue: .value("\"rsa\""),
+            summary: "`rsa` (`key_bits`) or `ec` (`ec_curve`)",
+            comment: ["\"rsa\" (key_bits: 2048, or 3072 where the TPM supports it) or \"ec\" (ec_curve).",
+                      "An EC key signs the request; the CA's reply, which SCEP encrypts with RSA,",
+                      "goes to a temporary software RSA key kept (0600) with the pending request",
+                      "and deleted once the certificate is installed. EC certificates renew with a",
+                      "PKCSReq and a fresh challenge (a RenewalReq's reply would go to the EC key)."],
             example: .set("\"rsa\""),
             decode: { reader, profile in
-                guard let (type, line) = reader.string("key_type") else { return }
-                if let algorithm = KeyAlgorithm(rawValue: type) {
-                    profile.keyType = algorithm
-                } else {
-                    reader.report("key_type", line: line, "only \"rsa\" is supported for now, got \"\(type)\"")
-                }
+                if let type = reader.enumeration("key_type", KeyType.self) { profile.keyType = type }
+            }),
+        Key(name: "ec_curve", type: .choice(EllipticCurve.allCases.map(\.rawValue)), defaultValue: .value("\"P-256\""),
+            summary: "the curve of an EC key: `P-256` or `P-384` (not every TPM has P-384)",
+            comment: ["With key_type = \"ec\": \"P-256\" (every TPM 2.0) or \"P-384\" (optional in TPMs)."],
+            example: .commented("\"P-256\""),
+            decode: { reader, profile in
+                if let curve = reader.enumeration("ec_curve", EllipticCurve.self) { profile.ecCurve = curve }
             }),
         Key(name: "key_bits", type: .integer, defaultValue: .value("2048"),
             summary: "RSA key size: 2048 or 3072",
@@ -304,7 +311,13 @@ enum ProfileKeys {
                       "  \"pkcsreq\"    — always PKCSReq with a fresh challenge."],
             example: .set("\"auto\""),
             decode: { reader, profile in
-                if let mode = reader.enumeration("renewal_mode", RenewalMode.self) { profile.renewalMode = mode }
+                guard let mode = reader.enumeration("renewal_mode", RenewalMode.self) else { return }
+                if mode == .renewalReq, profile.keyType == .ec {
+                    reader.report("renewal_mode", line: reader.string("renewal_mode")?.1,
+                                  "\"renewalreq\" cannot renew an EC certificate: a RenewalReq is signed by the current key and its reply encrypted to it, which an EC key cannot receive; use \"auto\" or \"pkcsreq\" (a PKCSReq with a fresh challenge)")
+                    return
+                }
+                profile.renewalMode = mode
             }),
     ]}
 

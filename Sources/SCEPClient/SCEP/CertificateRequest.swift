@@ -90,6 +90,11 @@ extension DistinguishedName {
 
 /// The PKCS#10 request and the self-signed certificate that signs the SCEP
 /// message for a new key (RFC 8894 §2.3).
+///
+/// The CSR is always signed by the new key (proof of possession). The self-signed
+/// certificate is the new key's too, unless that key cannot receive the reply (an EC
+/// key: SCEP replies use RSA key transport): then it is `envelopeSigner`'s, a temporary
+/// RSA key the caller keeps for this one transaction, as RFC 8894 §2.3 allows.
 struct PreparedRequest {
     let csrDER: [UInt8]
     let signerCertificate: Certificate
@@ -97,7 +102,8 @@ struct PreparedRequest {
     /// What the extensionRequest asks for.
     let extensions: Certificate.Extensions
 
-    static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner, now: Date) async throws -> PreparedRequest {
+    static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner,
+                     envelopeSigner: EnrollmentKeySigner? = nil, now: Date) async throws -> PreparedRequest {
         let subject = spec.subject
         var attributes = CertificateSigningRequest.Attributes()
         if let challenge {
@@ -108,11 +114,11 @@ struct PreparedRequest {
         let privateKey = Certificate.PrivateKey(signer)
         let csr = try CertificateSigningRequest(
             version: .v1, subject: subject, privateKey: privateKey, attributes: attributes,
-            signatureAlgorithm: .sha256WithRSAEncryption)
+            signatureAlgorithm: signer.defaultSignatureAlgorithm)
         var serializer = DER.Serializer()
         try serializer.serialize(csr)
 
-        let signerCertificate = try await makeSignerCertificate(subject: subject, signer: signer, now: now)
+        let signerCertificate = try await makeSignerCertificate(subject: subject, signer: envelopeSigner ?? signer, now: now)
         return PreparedRequest(csrDER: serializer.serializedBytes, signerCertificate: signerCertificate, subject: subject,
                                extensions: extensions)
     }
@@ -139,7 +145,7 @@ struct PreparedRequest {
             publicKey: signer.publicKey,
             notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(30 * 86_400),
             issuer: subject, subject: subject,
-            signatureAlgorithm: .sha256WithRSAEncryption, extensions: extensions,
+            signatureAlgorithm: signer.defaultSignatureAlgorithm, extensions: extensions,
             issuerPrivateKey: Certificate.PrivateKey(signer))
     }
 }

@@ -1,3 +1,4 @@
+import KeyInterface
 import X509
 import XCTest
 @testable import EnrollAgent
@@ -241,7 +242,7 @@ final class AgentConfigTests: XCTestCase {
             ("key_bits = \"2048\"", "profile.device.key_bits", "expected an integer, got a string"),
             ("key_storage = \"tmp\"", "profile.device.key_storage",
              "expected \"tpm\", \"tpm-preferred\" or \"software\", got \"tmp\"; did you mean \"tpm\"?"),
-            ("key_type = \"ec\"", "profile.device.key_type", "only \"rsa\" is supported for now"),
+            ("key_type = \"dsa\"", "profile.device.key_type", "expected \"rsa\" or \"ec\", got \"dsa\""),
             ("renewal_mode = \"renew\"", "profile.device.renewal_mode", "\"auto\", \"renewalreq\" or \"pkcsreq\""),
             ("content_encryption = \"des3\"", "profile.device.content_encryption", "\"aes128\" or \"aes256\""),
             ("reuse_key = \"yes\"", "profile.device.reuse_key", "expected true or false, got a string"),
@@ -367,6 +368,30 @@ final class AgentConfigTests: XCTestCase {
         for (challenge, key, line, fragment) in cases {
             assertSingleProblem(minimalProfile(challenge: challenge), key: key, line: line, contains: fragment)
         }
+    }
+
+    /// key_type / ec_curve: what each combination asks for, and what is refused.
+    func testKeyTypeScenarios() throws {
+        let cases: [(extra: String, expected: KeyAlgorithm)] = [
+            ("", .rsa(bits: 2048)),
+            ("key_bits = 3072", .rsa(bits: 3072)),
+            ("key_type = \"ec\"", .ec(.p256)),
+            ("key_type = \"ec\"\nec_curve = \"P-384\"", .ec(.p384)),
+            ("key_type = \"rsa\"\nec_curve = \"P-384\"", .rsa(bits: 2048)),
+            ("key_type = \"ec\"\nrenewal_mode = \"pkcsreq\"", .ec(.p256)),
+        ]
+        for (extra, expected) in cases {
+            guard case .success(let config) = AgentConfig.decode(minimalProfile(extra: extra), path: "config.toml") else {
+                XCTFail("does not load: \(extra)"); continue
+            }
+            XCTAssertEqual(config.profiles.first?.keyAlgorithm, expected, extra)
+        }
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ecdsa\""), key: "profile.device.key_type", line: 5,
+                            contains: "expected \"rsa\" or \"ec\", got \"ecdsa\"")
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ec\"\nec_curve = \"P-521\""), key: "profile.device.ec_curve", line: 6,
+                            contains: "expected \"P-256\" or \"P-384\", got \"P-521\"")
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ec\"\nrenewal_mode = \"renewalreq\""), key: "profile.device.renewal_mode",
+                            line: 6, contains: "\"renewalreq\" cannot renew an EC certificate")
     }
 
     func testVariablesProblems() {
