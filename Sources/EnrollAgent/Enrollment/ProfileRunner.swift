@@ -55,7 +55,10 @@ struct ProfileRunner {
 
         let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now,
                                             revocationCheckedThisRun: revocationCheckedThisRun)
-        if case .wait(let until, let reason) = action { return .waited(until: until, reason: reason) }
+        if case .wait(let until, let reason) = action {
+            await refreshNextCAIfDue()
+            return .waited(until: until, reason: reason)
+        }
         logger.info("\(Self.describe(action, state: state))", metadata: state.phase.transaction.map { ["transactionID": "\($0.transactionID)"] } ?? [:])
 
         var installed: InstalledCertificate?
@@ -144,11 +147,14 @@ struct ProfileRunner {
         // ahead of our clock (the CA's clock runs ahead) can sign a RenewalReq all the same.
         // A revoked one is treated as gone: no RenewalReq, no reused key, nothing it "renews".
         let liveValid = !liveRevoked && (live.map { now <= $0.certificate.notValidAfter } ?? false)
+        let fromCurrentCA = live.map { session.server.certificates.isIssuedByTrustedCA($0.certificate) } ?? true
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
                                                  serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
-                                                 liveCertificateRevoked: liveRevoked)
+                                                 liveCertificateRevoked: liveRevoked, liveCertificateFromCurrentCA: fromCurrentCA)
         if liveRevoked {
             logger.info("the installed certificate is revoked: a PKCSReq with a new key and a fresh challenge replaces it, never a RenewalReq signed by it")
+        } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, !fromCurrentCA, profile.renewalMode == .auto {
+            logger.info("the installed certificate was issued by a CA the server no longer presents (CA rollover): renewing with a PKCSReq and a fresh challenge, as the new CA may refuse a RenewalReq signed by it")
         } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
             logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
         }
@@ -208,13 +214,15 @@ struct ProfileRunner {
         let server: ServerProfile
     }
 
-    /// GetCACaps + GetCACert, checked against the pin.
-    private func connect() async throws -> ServerSession {
+    /// GetCACaps + GetCACert, checked against the pin (and announced next CAs), then
+    /// GetNextCACert when due (`followCARollover`).
+    func connect() async throws -> ServerSession {
         let transport = RetryingTransport(
             base: try environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
             events: { [logger] in AgentEvents.log($0, logger) })
+        let pin = try loadPin()
         let enrollment = SCEPEnrollment(
-            service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: try loadPin(),
+            service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: pin,
             preferredCipher: profile.contentEncryption.cipher, allowWeakAlgorithms: profile.allowWeakAlgorithms,
             now: { [clock = environment.clock] in clock.now() }, events: { [logger] in AgentEvents.log($0, logger) })
         let server = try await enrollment.discover()
@@ -222,7 +230,9 @@ struct ProfileRunner {
             "url": "\(profile.scepURL.absoluteString)", "issuer": "\(server.certificates.issuingCA.subject)",
             "digest": "\(server.algorithms.digest.rawValue)", "cipher": "\(server.algorithms.cipher.rawValue)",
             "method": "\(server.algorithms.usePOST ? "POST" : "GET")"])
-        return ServerSession(enrollment: enrollment, server: server)
+        let session = ServerSession(enrollment: enrollment, server: server)
+        await followCARollover(session, pin: pin)
+        return session
     }
 
     private func afterInstall(_ installed: InstalledCertificate, store: ProfileStore) async {
@@ -376,7 +386,7 @@ struct ProfileRunner {
     func loadPin() throws -> PinnedCA {
         let pemText = try profile.caPin.file.map(PinFile.read)
         return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints,
-                            raFingerprints: profile.caPin.raSHA256Fingerprints)
+                            raFingerprints: profile.caPin.raSHA256Fingerprints).addingCandidates(nextCACandidates())
     }
 
     var keyProvider: KeyProvider {
