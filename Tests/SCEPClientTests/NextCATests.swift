@@ -100,6 +100,19 @@ final class NextCATests: XCTestCase {
         }
     }
 
+    /// The rollover rule's other half: the live chain's CA is one the pin trusts.
+    func testPinsOneOfAChain() throws {
+        let ca = try TestPKI.ca(), next = try TestPKI.nextCA(), rogue = try TestPKI.rogue()
+        let filePin = try ca.pin()
+        XCTAssertTrue(filePin.pinsOne(of: [ca.certificate]))
+        XCTAssertFalse(filePin.pinsOne(of: [next.certificate]))
+        XCTAssertFalse(filePin.pinsOne(of: []))
+        XCTAssertTrue(filePin.addingCandidates([next.certificate]).pinsOne(of: [next.certificate]))
+        let fingerprintPin = try PinnedCA(pinnedCertificates: [], fingerprints: [PinnedCA.fingerprint(of: ca.certificate)])
+        XCTAssertTrue(fingerprintPin.pinsOne(of: [rogue.certificate, ca.certificate]))
+        XCTAssertFalse(fingerprintPin.pinsOne(of: [rogue.certificate]))
+    }
+
     /// Old and new CA pinned at once (ca_pin_sha256 with two values): while the server
     /// presents both, a certificate from either verifies.
     func testTwoPinnedCAsPresentedTogetherBothIssue() async throws {

@@ -147,7 +147,9 @@ struct ProfileRunner {
         // ahead of our clock (the CA's clock runs ahead) can sign a RenewalReq all the same.
         // A revoked one is treated as gone: no RenewalReq, no reused key, nothing it "renews".
         let liveValid = !liveRevoked && (live.map { now <= $0.certificate.notValidAfter } ?? false)
-        let fromCurrentCA = live.map { session.server.certificates.isIssuedByTrustedCA($0.certificate) } ?? true
+        // A CA rollover: the live certificate's CA is pinned (old and new during a change, or
+        // the old pin after GetNextCACert) but the server no longer presents it.
+        let fromCurrentCA = live.map { !session.enrollment.pin.pinsOne(of: $0.chain) || session.server.certificates.isIssuedByTrustedCA($0.certificate) } ?? true
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
                                                  serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
                                                  liveCertificateRevoked: liveRevoked, liveCertificateFromCurrentCA: fromCurrentCA)

@@ -80,6 +80,12 @@ public struct PinnedCA: Sendable {
         candidateCertificates.contains(certificate) && !configuredAnchors(among: [certificate]).contains(certificate)
     }
 
+    /// Whether one of `certificates` is a pinned CA (configured, or a candidate): for a live
+    /// chain, whether its CA is one the administrator trusts (old or new during a change).
+    public func pinsOne(of certificates: [Certificate]) -> Bool {
+        anchors(among: certificates).contains { certificates.contains($0) }
+    }
+
     /// The trust anchors: pinned file certificates, plus any server certificate whose
     /// fingerprint is pinned, plus candidates the server presents.
     func anchors(among serverCertificates: [Certificate]) -> [Certificate] {
