@@ -53,7 +53,7 @@ extension ProfileRunner {
 
     func readNextCARecord() -> NextCARecord? {
         do { return try ProfileStore(readingFrom: storeDirectory).loadNextCA() } catch {
-            logger.warning("\(AgentError.wrap(error, profile: profile.name).message)")
+            logger.warning("\(AgentError.wrap(error, profile: profile.name).reason)")
             return nil
         }
     }
@@ -104,13 +104,13 @@ extension ProfileRunner {
             } catch is CancellationError {
                 return
             } catch {
-                logger.warning("the server's GetNextCACert answer is not used: \(AgentError.wrap(error, profile: profile.name).message); the candidate pins are unchanged")
+                logger.warning("the server's GetNextCACert answer is not used: \(AgentError.wrap(error, profile: profile.name).reason); the candidate pins are unchanged")
             }
         }
 
         guard let record, record != original else { return }
         do { try openStore().saveNextCA(record) } catch {
-            logger.warning("the announced next CA could not be recorded: \(AgentError.wrap(error, profile: profile.name).message)")
+            logger.warning("the announced next CA could not be recorded: \(AgentError.wrap(error, profile: profile.name).reason)")
         }
     }
 
@@ -125,7 +125,7 @@ extension ProfileRunner {
         } catch is CancellationError {
             return
         } catch {
-            logger.warning("the SCEP server could not be asked for its next CA: \(AgentError.wrap(error, profile: profile.name).message)")
+            logger.warning("the SCEP server could not be asked for its next CA: \(AgentError.wrap(error, profile: profile.name).reason)")
         }
     }
 }
