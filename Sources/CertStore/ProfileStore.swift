@@ -31,6 +31,8 @@ enum StoreLayout {
     static let pendingRequest = "request.der"
     /// The live certificate's last verified CRL (public data, 0644).
     static let crlCache = "crl.der"
+    /// The next CA the SCEP server announced (public data, 0644; `NextCARecord`).
+    static let nextCA = "next-ca.json"
     static let certificateFile = "cert.pem"
     static let chainFile = "chain.pem"
     static let fullchainFile = "fullchain.pem"
@@ -488,6 +490,27 @@ public final class ProfileStore: Sendable {
     /// The cached CRL, or nil.
     public func loadCRL() throws -> [UInt8]? {
         try fileSystem.readFile(crlCachePath)
+    }
+
+    // MARK: Next CA (GetNextCACert)
+
+    /// `<profile>/next-ca.json`.
+    public var nextCAPath: String { path(StoreLayout.nextCA) }
+
+    /// Writes the next-CA record atomically (like the CRL cache), mode 0644.
+    public func saveNextCA(_ record: NextCARecord) throws {
+        try requireWritable("record the announced next CA")
+        try fileSystem.writeFile(nextCAPath, contents: try NextCARecord.encode(record), mode: StoreLayout.certificateMode)
+    }
+
+    /// The next-CA record, or nil when none is on file. A file that does not decode is
+    /// `.corruptState`: the caller may ignore it (it only adds trust, never removes any).
+    public func loadNextCA() throws -> NextCARecord? {
+        guard let bytes = try fileSystem.readFile(nextCAPath) else { return nil }
+        do { return try NextCARecord.decode(bytes) } catch {
+            throw CertStoreError(.corruptState, path: nextCAPath,
+                                 message: "the next-CA record \(nextCAPath) is corrupt (\(StateFileCoding.describe(error))); remove it, the next contact with the server writes it again")
+        }
     }
 
     // MARK: Pending key

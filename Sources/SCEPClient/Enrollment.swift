@@ -218,7 +218,7 @@ public struct SCEPEnrollment: Sendable {
         let path: [Certificate]
         do {
             let builder = try CertificatePathBuilder(
-                anchors: [server.certificates.issuingCA], candidates: server.certificates.chain + certificates.filter { $0 != issued },
+                anchors: server.certificates.issuingAnchors, candidates: server.certificates.chain + certificates.filter { $0 != issued },
                 window: validityWindow, limits: limits)
             path = try await builder.path(from: issued, role: "issued")
         } catch let error as SCEPError where error.code == .untrustedCertificate {

@@ -64,6 +64,8 @@ struct ProfileStatus: Encodable {
     var lastAbandoned: AbandonedInfo?
     /// The live certificate's last CRL check (`RevocationStatusInfo`).
     var revocation: RevocationStatusInfo?
+    /// The next CA the SCEP server announced (GetNextCACert), from the store.
+    var nextCA: [NextCAInfo]?
     var lastError: String?
     var lastErrorAt: Date?
     var lastSuccessAt: Date?
@@ -96,6 +98,7 @@ struct ProfileStatus: Encodable {
             status.state = "broken"
             status.lastError = "\(error)"
         }
+        status.nextCA = NextCAInfo.read(from: store)
         if let state = try? store.loadState() {
             status.lastError = status.lastError ?? state.lastError
             status.lastErrorAt = state.lastErrorAt
@@ -195,6 +198,7 @@ struct ProfileStatus: Encodable {
             row("request", "\(pending.messageType) \(pending.transactionID), \(pending.phase) since \(Self.format(pending.startedAt)) (\(pending.age)), \(pending.pollCount) polls; abandoned at \(Self.format(pending.abandonAt)) if still open")
         }
         revocationRows(row)
+        for next in nextCA ?? [] { row("next CA", next.text) }
         if let lastAbandoned { row("abandoned", "\(lastAbandoned.transactionID) at \(Self.format(lastAbandoned.at)): \(lastAbandoned.reason)") }
         if let lastSuccessAt { row("last success", Self.format(lastSuccessAt)) }
         if let lastError {
