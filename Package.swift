@@ -30,8 +30,11 @@ let package = Package(
         // prctl/setrlimit, which Glibc's Swift module does not export.
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
+        // The key protocol (sign, decrypt, key file) the SCEP code uses and TPMKeys
+        // implements: SCEPClient depends on this, never on TPMKeys, so it links no tpm2-tss.
+        .target(name: "KeyInterface", dependencies: ["COpenSSL"]),
         .target(name: "TPMKeys", dependencies: [
-            "COpenSSL", "CTSS2",
+            "KeyInterface", "COpenSSL", "CTSS2",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             // RSA key generation only: BoringSSL's is ~2.5x faster than Debian 12's OpenSSL 3.0.
             .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -46,13 +49,13 @@ let package = Package(
         // record, the planner (what next) and the transitions (what a step's outcome makes of it).
         .target(name: "EnrollmentPlan", dependencies: ["Renewal"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "SCEPClient", dependencies: [
-            "TPMKeys", "COpenSSL", "CCurl", "EnrollmentPlan",
+            "KeyInterface", "COpenSSL", "CCurl", "EnrollmentPlan",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "EnrollAgent", dependencies: [
-            "SCEPClient", "TPMKeys", "CertStore", "Renewal", "EnrollmentPlan", "TOML", "CLinux",
+            "SCEPClient", "KeyInterface", "TPMKeys", "CertStore", "Renewal", "EnrollmentPlan", "TOML", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,34 +66,36 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "TestSupport"]),
+        .testTarget(name: "TPMKeysTests", dependencies: ["TPMKeys", "KeyInterface", "TestSupport"]),
         .testTarget(name: "CertStoreTests", dependencies: ["CertStore", "EnrollmentPlan", "TestSupport"]),
         .testTarget(name: "RenewalTests", dependencies: ["Renewal"]),
         .testTarget(name: "TOMLTests", dependencies: ["TOML"]),
         .testTarget(name: "EnrollmentPlanTests", dependencies: ["EnrollmentPlan", "Renewal"]),
         .testTarget(name: "SCEPClientTests", dependencies: [
-            "SCEPClient", "TPMKeys", "TestSupport", "SCEPTestSupport",
+            "SCEPClient", "KeyInterface", "TPMKeys", "TestSupport", "SCEPTestSupport",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "EnrollAgentTests", dependencies: [
-            "EnrollAgent", "SCEPClient", "TPMKeys", "CertStore", "EnrollmentPlan", "Renewal", "TestSupport", "SCEPTestSupport",
+            "EnrollAgent", "SCEPClient", "KeyInterface", "TPMKeys", "CertStore", "EnrollmentPlan", "Renewal", "TestSupport", "SCEPTestSupport",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Benchmarks (not shipped): the TPM key operations through our own code.
-        .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys", "COpenSSL"], path: "benchmarks/TPMKeysBench"),
+        .executableTarget(name: "TPMKeysBench", dependencies: ["TPMKeys", "KeyInterface", "COpenSSL"], path: "benchmarks/TPMKeysBench"),
 
         .executableTarget(name: "FleetSimulation", dependencies: ["Renewal"], path: "benchmarks/FleetSimulation"),
+        // The test SCEP server as a standalone process (EC certificates; benchmarks/ec-keys.sh).
+        .executableTarget(name: "SCEPTestServerTool", dependencies: ["SCEPTestSupport"], path: "benchmarks/SCEPTestServerTool"),
 
         // Shared by the test targets: loopback HTTP server, real peer launchers.
         .target(name: "TestSupport", path: "Tests/Support"),
         // Our own SCEP responder and test CA (RAs, PENDING, faults, GCM…), for the client's
         // protocol tests and the agent's end-to-end tests alike.
         .target(name: "SCEPTestSupport", dependencies: [
-            "SCEPClient", "TPMKeys", "TestSupport",
+            "SCEPClient", "KeyInterface", "TPMKeys", "TestSupport",
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "X509", package: "swift-certificates"),
         ], path: "Tests/SCEPTestSupport"),

@@ -11,9 +11,11 @@
 import PackageDescription
 
 /// Everything our modules may import, given to each of them: an import added to a shipped
-/// module then needs no change here (only a new package does).
+/// module then needs no change here (only a new package does). Not tpm2-tss: only TPMKeys
+/// may use it (SCEPClient reaches keys through KeyInterface), so the protocol harnesses
+/// link without it.
 let libraries: [Target.Dependency] = [
-    "COpenSSL", "CTSS2", "CCurl",
+    "COpenSSL", "CCurl",
     .product(name: "SwiftASN1", package: "swift-asn1"),
     .product(name: "X509", package: "swift-certificates"),
     .product(name: "Crypto", package: "swift-crypto"),
@@ -31,28 +33,29 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto"),
         .systemLibrary(name: "CTSS2", pkgConfig: "tss2-esys"),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
-        .target(name: "TPMKeys", dependencies: libraries),
+        .target(name: "KeyInterface", dependencies: libraries),
+        .target(name: "TPMKeys", dependencies: ["KeyInterface", "CTSS2"] + libraries),
         .target(name: "Renewal"),
         .target(name: "EnrollmentPlan", dependencies: ["Renewal"]),
         .target(name: "CertStore", dependencies: ["EnrollmentPlan"] + libraries),
-        .target(name: "SCEPClient", dependencies: ["TPMKeys", "EnrollmentPlan"] + libraries),
+        .target(name: "SCEPClient", dependencies: ["KeyInterface", "EnrollmentPlan"] + libraries),
         .target(name: "TOML"),
         // The executable's Config/ folder (Foundation only) as a module of its own, with the
         // subject and template files it checks values with (symlinks from Request/).
-        .target(name: "AgentConfig", dependencies: ["TOML", "SCEPClient"] + libraries),
+        .target(name: "AgentConfig", dependencies: ["TOML", "SCEPClient", "KeyInterface"] + libraries),
         // The executable's parsers of the challenge endpoint's answer and Retry-After, with the
         // few files they need (AgentError, Secret, SecretText, ...): symlinks to single files.
-        .target(name: "AgentChallenge", dependencies: ["SCEPClient", "TPMKeys", "CertStore"] + libraries),
+        .target(name: "AgentChallenge", dependencies: ["SCEPClient", "KeyInterface", "CertStore"] + libraries),
         // Fixtures the harnesses share (fuzz/capture/, the fixed validity date, async bridging).
         .target(name: "FuzzFixtures", dependencies: ["SCEPClient"] + libraries),
 
         .executableTarget(name: "FuzzGetCACert", dependencies: ["SCEPClient", "FuzzFixtures"] + libraries),
-        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "TPMKeys", "FuzzFixtures"] + libraries),
-        .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys"]),
+        .executableTarget(name: "FuzzCertRep", dependencies: ["SCEPClient", "KeyInterface", "TPMKeys", "FuzzFixtures"] + libraries),
+        .executableTarget(name: "FuzzTSS2KeyFile", dependencies: ["TPMKeys", "KeyInterface"]),
         .executableTarget(name: "FuzzStateFile", dependencies: ["CertStore"]),
         .executableTarget(name: "FuzzConfig", dependencies: ["AgentConfig"]),
         .executableTarget(name: "FuzzCRL", dependencies: ["SCEPClient"] + libraries),
-        .executableTarget(name: "FuzzTextInputs", dependencies: ["AgentChallenge", "SCEPClient", "TPMKeys"] + libraries),
+        .executableTarget(name: "FuzzTextInputs", dependencies: ["AgentChallenge", "SCEPClient", "KeyInterface", "TPMKeys"] + libraries),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -17,6 +17,7 @@ import Foundation
 ///   lock                              flock(2) target, holds the holder's pid
 ///   state.json                        ProfileState (EnrollmentPlan), 0644, no secrets
 ///   pending/key.pem                   key of a pending SCEP transaction, 0600 (dir 0700)
+///   pending/envelope-key.pem          its temporary RSA key, for an EC key's request, 0600
 /// ```
 enum StoreLayout {
     static let generationsDirectory = "generations"
@@ -26,9 +27,12 @@ enum StoreLayout {
     static let state = "state.json"
     static let pendingDirectory = "pending"
     static let pendingKey = "key.pem"
+    static let pendingEnvelopeKey = "envelope-key.pem"
     static let pendingRequest = "request.der"
     /// The live certificate's last verified CRL (public data, 0644).
     static let crlCache = "crl.der"
+    /// The next CA the SCEP server announced (public data, 0644; `NextCARecord`).
+    static let nextCA = "next-ca.json"
     static let certificateFile = "cert.pem"
     static let chainFile = "chain.pem"
     static let fullchainFile = "fullchain.pem"
@@ -129,6 +133,9 @@ public final class ProfileStore: Sendable {
     public var statePath: String { path(StoreLayout.state) }
     /// `<profile>/pending/key.pem`.
     public var pendingKeyPath: String { pendingDirectory + "/" + StoreLayout.pendingKey }
+    /// `<profile>/pending/envelope-key.pem`: the temporary RSA key an EC key's request is
+    /// signed and answered with (RFC 8894 §2.3); 0600, gone with the transaction.
+    public var pendingEnvelopeKeyPath: String { pendingDirectory + "/" + StoreLayout.pendingEnvelopeKey }
     /// `<profile>/pending/request.der`: the pkiMessage as sent (its challenge is encrypted
     /// to the CA/RA, and still it is kept 0600), so the same request can be sent again.
     public var pendingRequestPath: String { pendingDirectory + "/" + StoreLayout.pendingRequest }
@@ -485,6 +492,27 @@ public final class ProfileStore: Sendable {
         try fileSystem.readFile(crlCachePath)
     }
 
+    // MARK: Next CA (GetNextCACert)
+
+    /// `<profile>/next-ca.json`.
+    public var nextCAPath: String { path(StoreLayout.nextCA) }
+
+    /// Writes the next-CA record atomically (like the CRL cache), mode 0644.
+    public func saveNextCA(_ record: NextCARecord) throws {
+        try requireWritable("record the announced next CA")
+        try fileSystem.writeFile(nextCAPath, contents: try NextCARecord.encode(record), mode: StoreLayout.certificateMode)
+    }
+
+    /// The next-CA record, or nil when none is on file. A file that does not decode is
+    /// `.corruptState`: the caller may ignore it (it only adds trust, never removes any).
+    public func loadNextCA() throws -> NextCARecord? {
+        guard let bytes = try fileSystem.readFile(nextCAPath) else { return nil }
+        do { return try NextCARecord.decode(bytes) } catch {
+            throw CertStoreError(.corruptState, path: nextCAPath,
+                                 message: "the next-CA record \(nextCAPath) is corrupt (\(StateFileCoding.describe(error))); remove it, the next contact with the server writes it again")
+        }
+    }
+
     // MARK: Pending key
 
     /// Persists the new private key of a transaction about to be sent, so a restart can
@@ -495,6 +523,21 @@ public final class ProfileStore: Sendable {
         try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
         try fileSystem.writeFile(pendingKeyPath, contents: Array(pem.utf8), mode: StoreLayout.keyMode)
         try fileSystem.syncDirectory(directory)
+    }
+
+    /// Persists the temporary RSA key of an EC key's transaction (see
+    /// `pendingEnvelopeKeyPath`), with `savePendingKey(pem:)`, before the request is sent.
+    public func savePendingEnvelopeKey(pem: String) throws {
+        try requireWritable("save the pending envelope key")
+        try fileSystem.makeDirectory(pendingDirectory, mode: StoreLayout.pendingDirectoryMode)
+        try fileSystem.writeFile(pendingEnvelopeKeyPath, contents: Array(pem.utf8), mode: StoreLayout.keyMode)
+        try fileSystem.syncDirectory(directory)
+    }
+
+    /// The pending envelope key, or nil when none is stored.
+    public func loadPendingEnvelopeKey() throws -> String? {
+        guard let bytes = try fileSystem.readFile(pendingEnvelopeKeyPath) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Persists the request about to be sent (see `pendingRequestPath`). Call it with

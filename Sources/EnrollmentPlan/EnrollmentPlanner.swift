@@ -252,14 +252,23 @@ public enum EnrollmentPlanner {
 
     /// Which request a new one is: RenewalReq signed with the live certificate when the
     /// purpose allows it and the profile and the server agree, else PKCSReq.
-    /// A revoked live certificate never signs one (`liveCertificateRevoked`), whatever the purpose.
+    /// A revoked live certificate never signs one (`liveCertificateRevoked`), whatever the purpose,
+    /// nor does one whose key cannot receive the reply (`liveKeyReceivesReplies` false: an
+    /// EC key, while SCEP encrypts replies with RSA key transport to the request's signer).
+    /// After a CA rollover (`liveCertificateFromCurrentCA` false: a CA the server no longer
+    /// presents issued it) the new CA may refuse a RenewalReq signed by it, so `auto` sends
+    /// a PKCSReq with a fresh challenge, as for an expired certificate; `renewalreq` is the
+    /// administrator's explicit choice and stays.
     public static func requestKind(purpose: RequestPurpose, mode: RenewalRequestMode, serverOffersRenewal: Bool,
-                                   liveCertificateValid: Bool, liveCertificateRevoked: Bool = false) -> RequestKind {
-        guard purpose.mayRenewWithLiveCertificate, liveCertificateValid, !liveCertificateRevoked else { return .pkcsReq }
+                                   liveCertificateValid: Bool, liveCertificateRevoked: Bool = false,
+                                   liveKeyReceivesReplies: Bool = true,
+                                   liveCertificateFromCurrentCA: Bool = true) -> RequestKind {
+        guard purpose.mayRenewWithLiveCertificate, liveCertificateValid, !liveCertificateRevoked,
+              liveKeyReceivesReplies else { return .pkcsReq }
         switch mode {
         case .pkcsReq: return .pkcsReq
         case .renewalReq: return .renewalReq
-        case .auto: return serverOffersRenewal ? .renewalReq : .pkcsReq
+        case .auto: return serverOffersRenewal && liveCertificateFromCurrentCA ? .renewalReq : .pkcsReq
         }
     }
 }

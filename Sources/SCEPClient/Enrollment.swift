@@ -1,7 +1,7 @@
 import EnrollmentPlan
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the server told us about itself, checked against the pin.
@@ -101,16 +101,34 @@ public struct SCEPEnrollment: Sendable {
 
     /// Builds a PKCSReq (new key, self-signed signer, challenge) or, when
     /// `renewWith` is given, a RenewalReq signed with the current certificate and key.
+    ///
+    /// A new key that cannot receive the reply (EC: SCEP replies use RSA key transport)
+    /// needs `envelopeKey`, a temporary RSA key: it signs the pkiMessage with a self-signed
+    /// certificate and opens the reply, while the CSR carries and is signed by the new key
+    /// (RFC 8894 §2.3). Keep it with the transaction until the reply is installed.
     public func prepare(
         server: ServerProfile, newKey: any EnrollmentKey, spec: CertificateRequestSpec, challenge: String?,
-        renewWith current: (certificate: Certificate, key: any EnrollmentKey)? = nil, renews: RenewedCertificate? = nil
+        renewWith current: (certificate: Certificate, key: any EnrollmentKey)? = nil, renews: RenewedCertificate? = nil,
+        envelopeKey: (any EnrollmentKey)? = nil
     ) async throws -> PreparedEnrollment {
+        if let current, !current.key.algorithm.canDecryptEnvelopes {
+            throw SCEPError(.invalidRequest,
+                            "a RenewalReq is signed by the current certificate's key and its reply encrypted to it; an \(current.key.algorithm) key cannot receive RSA key transport: renew with a PKCSReq")
+        }
+        let usedEnvelopeKey = current == nil && !newKey.algorithm.canDecryptEnvelopes ? envelopeKey : nil
+        if current == nil, !newKey.algorithm.canDecryptEnvelopes {
+            guard let envelopeKey, envelopeKey.algorithm.canDecryptEnvelopes else {
+                throw SCEPError(.invalidRequest,
+                                "an \(newKey.algorithm) key cannot receive the SCEP reply (RSA key transport): the request needs a temporary RSA envelope key")
+            }
+        }
         let signer = try EnrollmentKeySigner(newKey)
-        let request = try await PreparedRequest.make(spec: spec, challenge: challenge, signer: signer, now: now())
+        let request = try await PreparedRequest.make(spec: spec, challenge: challenge, signer: signer,
+                                                     envelopeSigner: try usedEnvelopeKey.map(EnrollmentKeySigner.init), now: now())
         let transactionID = try Self.transactionID(for: newKey)
         let messageType: MessageType = current == nil ? .pkcsReq : .renewalReq
         let signerCertificate = current?.certificate ?? request.signerCertificate
-        let signerKey = current?.key ?? newKey
+        let signerKey = current?.key ?? usedEnvelopeKey ?? newKey
         let message = try OutgoingPKIMessage.build(
             messageType: messageType, transactionID: transactionID, messageData: request.csrDER,
             recipient: server.certificates.encryptionRecipient, signerCertificate: signerCertificate, signerKey: signerKey,
@@ -200,7 +218,7 @@ public struct SCEPEnrollment: Sendable {
         let path: [Certificate]
         do {
             let builder = try CertificatePathBuilder(
-                anchors: [server.certificates.issuingCA], candidates: server.certificates.chain + certificates.filter { $0 != issued },
+                anchors: server.certificates.issuingAnchors, candidates: server.certificates.chain + certificates.filter { $0 != issued },
                 window: validityWindow, limits: limits)
             path = try await builder.path(from: issued, role: "issued")
         } catch let error as SCEPError where error.code == .untrustedCertificate {

@@ -37,6 +37,17 @@ public struct SCEPService: Sendable {
         return try CACertificates.parseReply(response.body)
     }
 
+    /// GetNextCACert (§4.7): the signed announcement of the next CA, not yet verified.
+    public func nextCACertificate() async throws -> [UInt8] {
+        let response = try await transport.perform(HTTPRequest(method: .get, url: operationURL("GetNextCACert")))
+        guard response.status == 200 else {
+            var error = SCEPError(.httpStatus, "GetNextCACert from \(CurlTransport.redacted(url)) answered \(response.statusText)")
+            error.httpStatus = response.status
+            throw error
+        }
+        return response.body
+    }
+
     /// PKIOperation (§4.3): POST with the binary message when allowed, else GET
     /// with the base64 message percent-encoded in the query.
     func pkiOperation(_ message: [UInt8], usePOST: Bool) async throws -> [UInt8] {

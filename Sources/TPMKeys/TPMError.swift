@@ -1,11 +1,12 @@
 import CTSS2
+import KeyInterface
 
 /// An error from a TPM-backed key: what failed, on which TCTI, the decoded
 /// TSS2 response code, and what a person can do about it.
 ///
 /// Equality compares the `code` only, so callers and tests can match on the
 /// kind of failure without depending on the wording.
-public struct TPMError: Error, Equatable, CustomStringConvertible, Sendable {
+public struct TPMError: EnrollmentKeyError, Equatable, Sendable {
     /// The kind of failure.
     public enum Code: String, Sendable, Equatable {
         /// No TPM answers on the TCTI (device node missing, swtpm not running, bad TCTI string).
@@ -146,6 +147,17 @@ struct TSS2ResponseCode: CustomStringConvertible, Equatable {
             return (.permissionDenied, "permission denied: run as root or add the service user to the tss group")
         default:
             return (.tpmFailure, nil)
+        }
+    }
+}
+
+extension TPMError {
+    /// Only a ciphertext that is not for this key, or input the key cannot take, is the
+    /// input's fault; everything else (no TPM, lockout, a key the TPM refuses) is the key's.
+    public var keyFailure: KeyFailure {
+        switch code {
+        case .decryptionFailed, .invalidInput: return .inputRejected
+        default: return .keyUnusable
         }
     }
 }

@@ -1,6 +1,7 @@
 import CTSS2
+import KeyInterface
 
-/// An RSA enrollment key whose private half lives in a TPM 2.0.
+/// An RSA or EC enrollment key whose private half lives in a TPM 2.0.
 ///
 /// The value holds only the key file (public area and the TPM-wrapped private
 /// blob) and the TCTI; each operation opens the TPM, re-creates or finds the
@@ -11,17 +12,35 @@ public struct TPMKey: EnrollmentKey {
     /// The TCTI configuration string the key is used through.
     public let tcti: String
     let keyFile: TSS2PrivateKeyFile
-    let publicKey: TPMRSAPublicKey
+    let publicKey: PublicKey
     private let keyPublic: TPM2B_PUBLIC
     private let keyPrivate: TPM2B_PRIVATE
 
-    /// DER SubjectPublicKeyInfo of the RSA public key.
+    /// The public half, by key type.
+    enum PublicKey: Equatable, Sendable {
+        case rsa(TPMRSAPublicKey)
+        case ec(TPMECPublicKey)
+    }
+
+    /// DER SubjectPublicKeyInfo of the public key.
     public let subjectPublicKeyInfo: [UInt8]
 
     public var storage: KeyStorageKind { .tpm }
 
-    /// RSA modulus size in bits.
-    public var keyBits: Int { publicKey.keyBits }
+    public var algorithm: KeyAlgorithm {
+        switch publicKey {
+        case .rsa(let rsa): return .rsa(bits: rsa.keyBits)
+        case .ec(let ec): return .ec(ec.curve)
+        }
+    }
+
+    /// Key size in bits: the RSA modulus, or the curve's order.
+    public var keyBits: Int {
+        switch publicKey {
+        case .rsa(let rsa): return rsa.keyBits
+        case .ec(let ec): return ec.curve.coordinateLength * 8
+        }
+    }
 
     /// TPM handle of the parent recorded in the key file (0x40000001 or 0x81000001).
     public var parentHandle: UInt32 { keyFile.parent }
@@ -43,29 +62,50 @@ public struct TPMKey: EnrollmentKey {
             throw TPMError(.keyNotCreatedInTPM,
                            "the TPM key lacks \(TPMObjectAttributes.list(missingOrigin)): it was not born in this TPM (imported, or duplicable to another parent or TPM), so its private key may exist outside the TPM; the agent does not use it, enroll a new key")
         }
-        let needed = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_USERWITHAUTH
+        // An RSA key also opens the SCEP reply; an EC key only signs (its reply goes to
+        // a temporary RSA key).
+        let isRSA = keyPublic.publicArea.type == TPM2_ALG_RSA
+        let needed = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_USERWITHAUTH | (isRSA ? TPMA_OBJECT_DECRYPT : 0)
         guard attributes & needed == needed, attributes & TPMA_OBJECT_RESTRICTED == 0 else {
             throw TPMError(.invalidKeyFile,
-                           "the TPM key cannot serve as an enrollment key: it must be an unrestricted sign + decrypt key usable with its auth value (attributes 0x\(String(attributes, radix: 16)))")
+                           "the TPM key cannot serve as an enrollment key: it must be an unrestricted \(isRSA ? "sign + decrypt" : "signing") key usable with its auth value (attributes 0x\(String(attributes, radix: 16)))")
         }
-        publicKey = try TPMRSAPublicKey(keyPublic)
-        subjectPublicKeyInfo = try publicKey.subjectPublicKeyInfo()
+        if isRSA {
+            let rsa = try TPMRSAPublicKey(keyPublic)
+            publicKey = .rsa(rsa)
+            subjectPublicKeyInfo = try rsa.subjectPublicKeyInfo()
+        } else {
+            let ec = try TPMECPublicKey(keyPublic)
+            publicKey = .ec(ec)
+            subjectPublicKeyInfo = try ec.subjectPublicKeyInfo()
+        }
     }
 
-    /// RSASSA-PKCS1-v1_5 over `digest`, computed inside the TPM.
+    /// RSASSA-PKCS1-v1_5 (RSA) or ECDSA (EC, DER) over `digest`, computed inside the TPM.
     public func sign(digest: [UInt8], algorithm: DigestAlgorithm) throws -> [UInt8] {
         guard digest.count == algorithm.length else {
             throw TPMError(.invalidInput,
                            "a \(algorithm.rawValue.uppercased()) digest is \(algorithm.length) bytes, got \(digest.count)")
         }
-        return try withLoadedKey { connection, key in
-            try connection.signRSASSA(key: key, digest: digest, hashAlgorithm: algorithm.tpmAlgorithm)
+        switch publicKey {
+        case .rsa:
+            return try withLoadedKey { connection, key in
+                try connection.signRSASSA(key: key, digest: digest, hashAlgorithm: algorithm.tpmAlgorithm)
+            }
+        case .ec:
+            let (r, s) = try withLoadedKey { connection, key in
+                try connection.signECDSA(key: key, digest: digest, hashAlgorithm: algorithm.tpmAlgorithm)
+            }
+            return try TPMECPublicKey.signatureDER(r: r, s: s)
         }
     }
 
-    /// RSAES-PKCS1-v1_5 decryption inside the TPM.
+    /// RSAES-PKCS1-v1_5 decryption inside the TPM (RSA keys only).
     public func decrypt(_ ciphertext: [UInt8]) throws -> [UInt8] {
-        let modulusBytes = publicKey.modulus.count
+        guard case .rsa(let rsaKey) = publicKey else {
+            throw TPMError(.invalidInput, "an \(algorithm) key cannot decrypt an RSA key-transport envelope")
+        }
+        let modulusBytes = rsaKey.modulus.count
         guard !ciphertext.isEmpty, ciphertext.count <= modulusBytes else {
             throw TPMError(.invalidInput,
                            "an RSA-\(keyBits) ciphertext is at most \(modulusBytes) bytes, got \(ciphertext.count)")

@@ -1,4 +1,5 @@
 import CTSS2
+import KeyInterface
 
 /// Creates and loads TPM-backed enrollment keys on one TCTI.
 public struct TPMKeyFactory: Sendable {
@@ -21,11 +22,15 @@ public struct TPMKeyFactory: Sendable {
         try TPMConnection.with(tcti: tcti) { try $0.readManufacturer() }
     }
 
-    /// Creates a new RSA key under the storage root key. RSA-3072 only when
-    /// the TPM says it supports it. Creating an RSA key takes seconds on a
-    /// hardware TPM (prime search).
+    /// Creates a new key under the storage root key: RSA (3072 only when the TPM says it
+    /// supports it; seconds on a hardware TPM, for the prime search) or EC on a curve
+    /// the TPM supports (milliseconds).
     public func createKey(spec: KeySpec) throws -> TPMKey {
-        let bits = spec.rsaBits
+        let bits: Int
+        switch spec.algorithm {
+        case .ec(let curve): return try createECKey(curve: curve)
+        case .rsa(let rsaBits): bits = rsaBits
+        }
         guard Self.supportedKeyBits.contains(bits) else {
             throw TPMError(.invalidInput, "RSA-\(bits) is not a supported key size; use key_bits = 2048 or 3072")
         }
@@ -42,6 +47,37 @@ public struct TPMKeyFactory: Sendable {
                 // count toward lockout; the re-created primary needs no password.
                 parent = (try TPMStorageRootKey.ownerPrimary(connection), TPMStorageRootKey.ownerHierarchy)
                 created = try createEnrollmentKey(bits: bits, under: parent.object, connection)
+            }
+            return TSS2PrivateKeyFile(emptyAuth: true, parent: parent.fileHandle,
+                                      publicBlob: try TSS2Marshalling.marshal(created.public),
+                                      privateBlob: try TSS2Marshalling.marshal(created.private))
+        }
+        return try TPMKey(keyFile: keyFile, tcti: tcti)
+    }
+
+    /// An EC signing key under the storage root key, after TPM2_TestParms says the TPM has
+    /// the curve (P-384 is optional in the PC Client profile; many TPMs lack it).
+    private func createECKey(curve: EllipticCurve) throws -> TPMKey {
+        let keyFile: TSS2PrivateKeyFile = try TPMConnection.with(tcti: tcti) { connection in
+            let rc = connection.testParameters(TPMKeyTemplates.enrollmentECKeyTestParameters(curve: curve))
+            if rc != 0 {
+                let cause = TPMError.fromResponseCode(rc, operation: "Esys_TestParms", tcti: tcti)
+                guard TSS2ResponseCode(rc).isFromTPM else { throw cause }
+                let advice = curve == .p384 ? "use ec_curve = \"P-256\", which every TPM 2.0 has" : "use software key storage"
+                throw TPMError(.unsupportedAlgorithm, "this TPM does not support EC keys on \(curve.rawValue); \(advice) (\(cause.message))",
+                               tcti: tcti, responseCode: cause.responseCode)
+            }
+            let template = TPMKeyTemplates.enrollmentECKey(curve: curve)
+            let context = "creating an EC \(curve.rawValue) enrollment key"
+            var parent = try TPMStorageRootKey.parentForNewKey(connection)
+            let created: (private: TPM2B_PRIVATE, public: TPM2B_PUBLIC)
+            do {
+                created = try connection.create(parent: parent.object, template: template, context: context)
+            } catch let error as TPMError where error.code == .authorizationRequired
+                        && parent.fileHandle != TPMStorageRootKey.ownerHierarchy {
+                // As for RSA keys: a noDA persistent SRK with a password; the re-created primary has none.
+                parent = (try TPMStorageRootKey.ownerPrimary(connection), TPMStorageRootKey.ownerHierarchy)
+                created = try connection.create(parent: parent.object, template: template, context: context)
             }
             return TSS2PrivateKeyFile(emptyAuth: true, parent: parent.fileHandle,
                                       publicBlob: try TSS2Marshalling.marshal(created.public),

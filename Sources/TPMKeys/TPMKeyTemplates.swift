@@ -1,4 +1,5 @@
 import CTSS2
+import KeyInterface
 
 /// The public-area templates the agent asks the TPM to create objects from.
 enum TPMKeyTemplates {
@@ -56,6 +57,38 @@ enum TPMKeyTemplates {
             | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT
         template.publicArea.parameters.rsaDetail = enrollmentKeyParameters(bits: bits)
         return template
+    }
+
+    /// ECC parameters of an enrollment key: no symmetric algorithm, scheme and KDF NULL,
+    /// so each TPM2_Sign picks ECDSA and its hash (as tpm2-openssl does too).
+    static func enrollmentECKeyParameters(curve: EllipticCurve) -> TPMS_ECC_PARMS {
+        var ecc = TPMS_ECC_PARMS()
+        ecc.symmetric.algorithm = TPM2_ALG_NULL
+        ecc.scheme.scheme = TPM2_ALG_NULL
+        ecc.curveID = curve.tpmCurve
+        ecc.kdf.scheme = TPM2_ALG_NULL
+        return ecc
+    }
+
+    /// An unrestricted EC signing key (no decrypt: the SCEP reply goes to a temporary RSA
+    /// key), with the RSA key's protections: empty auth, noDA, born in and bound to this TPM.
+    static func enrollmentECKey(curve: EllipticCurve) -> TPM2B_PUBLIC {
+        var template = TPM2B_PUBLIC()
+        template.publicArea.type = TPM2_ALG_ECC
+        template.publicArea.nameAlg = TPM2_ALG_SHA256
+        template.publicArea.objectAttributes =
+            TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN
+            | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_SIGN_ENCRYPT
+        template.publicArea.parameters.eccDetail = enrollmentECKeyParameters(curve: curve)
+        return template
+    }
+
+    /// The TPM2_TestParms argument asking whether an EC enrollment key on `curve` can exist.
+    static func enrollmentECKeyTestParameters(curve: EllipticCurve) -> TPMT_PUBLIC_PARMS {
+        var parms = TPMT_PUBLIC_PARMS()
+        parms.type = TPM2_ALG_ECC
+        parms.parameters.eccDetail = enrollmentECKeyParameters(curve: curve)
+        return parms
     }
 
     /// The TPM2_TestParms argument asking whether an enrollment key of `bits` can exist.

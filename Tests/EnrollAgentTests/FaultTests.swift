@@ -1,6 +1,7 @@
 import EnrollmentPlan
 import Foundation
 import SwiftASN1
+import KeyInterface
 import TPMKeys
 import TestSupport
 import X509

@@ -1,6 +1,7 @@
 @testable import EnrollAgent
 import Logging
 import TestSupport
+import KeyInterface
 import TPMKeys
 import XCTest
 
@@ -62,7 +63,7 @@ final class KeyReusePolicyTests: XCTestCase {
     // MARK: - KeyProvider with the real probe
 
     private func provider(_ policy: KeyStoragePolicy, tcti: String) -> KeyProvider {
-        KeyProvider(policy: policy, tcti: tcti, bits: 2048,
+        KeyProvider(policy: policy, tcti: tcti, algorithm: .rsa(bits: 2048),
                     logger: Logger(label: "key-reuse-test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

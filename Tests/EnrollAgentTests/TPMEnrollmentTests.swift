@@ -184,7 +184,7 @@ final class TPMEnrollmentTests: XCTestCase {
 
 /// A scepserver with a fresh CA, a 0600 challenge file holding its challenge,
 /// and a state directory, all in one temporary directory.
-private final class EnrollmentFixture {
+final class EnrollmentFixture {
     let server: SCEPServerProcess
     let directory: TemporaryDirectory
     let stateDirectory: String
@@ -269,7 +269,7 @@ private final class EnrollmentFixture {
 /// - the server's certificate is Ed25519 under its own CA: tpm2-openssl has
 ///   no Ed25519, so the client verifies the server in software instead of
 ///   loading an RSA public key plus hash sequences into the TPM.
-private struct MutualTLSCheck {
+struct MutualTLSCheck {
     let directory: TemporaryDirectory
     let openssl: String
     /// The CA that issued client certificates (the SCEP CA).
@@ -373,7 +373,7 @@ private struct MutualTLSCheck {
 // MARK: - Peers
 
 /// swtpm, scepserver and the tools; a missing one skips the test unless `CI=true`.
-private enum EnrollmentPeers {
+enum EnrollmentPeers {
     static func startSwtpm() throws -> SwtpmProcess {
         try skippingUnlessCI { try SwtpmProcess.start() }
     }

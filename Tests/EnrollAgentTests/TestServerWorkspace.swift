@@ -22,8 +22,9 @@ final class TestServerWorkspace {
     /// `<state>/device`.
     var profileDirectory: String { appending("state/device") }
 
-    /// One software-key profile `device` for `server`, with `extra` lines in the profile table.
-    func config(for server: TestSCEPServer, extra: [String] = []) throws -> String {
+    /// One profile `device` for `server` (a software key unless `keyStorage` says otherwise),
+    /// with `extra` lines in the profile table.
+    func config(for server: TestSCEPServer, keyStorage: String = "software", extra: [String] = []) throws -> String {
         try (try server.ca.certificate.serializeAsPEM().pemString + "\n").write(toFile: appending("ca.pem"), atomically: true, encoding: .utf8)
         let command = appending("challenge.sh")
         try "#!/bin/sh\necho spent >> \(appending("challenges"))\necho pw\n".write(toFile: command, atomically: true, encoding: .utf8)
@@ -31,7 +32,7 @@ final class TestServerWorkspace {
         return ([
             "state_dir = \"\(appending("state"))\"", "", "[[profile]]", "name = \"device\"",
             "scep_url = \"\(server.url)\"", "ca_pin_file = \"\(appending("ca.pem"))\"",
-            "subject = \"CN=host01.example.com\"", "key_storage = \"software\"",
+            "subject = \"CN=host01.example.com\"", "key_storage = \"\(keyStorage)\"",
         ] + extra + ["", "[profile.challenge]", "source = \"command\"", "command = [\"\(command)\"]"]).joined(separator: "\n") + "\n"
     }
 

@@ -135,6 +135,37 @@ final class EnrollmentPlannerTests: XCTestCase {
         }
     }
 
+    /// A live EC certificate never signs a RenewalReq: its reply would be encrypted to it.
+    func testRequestKindForALiveKeyThatCannotReceiveReplies() {
+        for mode in RenewalRequestMode.allCases {
+            for purpose in [RequestPurpose.renewal(dueSince: Self.start), .forced] {
+                XCTAssertEqual(EnrollmentPlanner.requestKind(purpose: purpose, mode: mode, serverOffersRenewal: true, liveCertificateValid: true,
+                                                             liveKeyReceivesReplies: false), .pkcsReq, "\(purpose) \(mode)")
+                XCTAssertEqual(EnrollmentPlanner.requestKind(purpose: purpose, mode: mode, serverOffersRenewal: true, liveCertificateValid: true,
+                                                             liveKeyReceivesReplies: true), mode == .pkcsReq ? .pkcsReq : .renewalReq, "\(purpose) \(mode)")
+            }
+        }
+    }
+
+    /// Issue 12 §3: after a CA rollover the live certificate comes from a CA the server no
+    /// longer presents; auto renews with a PKCSReq (the new CA may refuse a RenewalReq).
+    func testRequestKindAfterACARollover() {
+        let cases: [(RequestPurpose, RenewalRequestMode, Bool, Bool, RequestKind)] = [
+            // purpose, mode, offers Renewal, live from the current CA, expected
+            (.renewal(dueSince: Self.start), .auto, true, true, .renewalReq),
+            (.renewal(dueSince: Self.start), .auto, true, false, .pkcsReq),
+            (.forced, .auto, true, false, .pkcsReq),
+            (.renewal(dueSince: Self.start), .renewalReq, true, false, .renewalReq),
+            (.renewal(dueSince: Self.start), .pkcsReq, true, true, .pkcsReq),
+            (.initial, .auto, true, false, .pkcsReq),
+        ]
+        for (purpose, mode, offers, current, expected) in cases {
+            XCTAssertEqual(EnrollmentPlanner.requestKind(purpose: purpose, mode: mode, serverOffersRenewal: offers, liveCertificateValid: true,
+                                                         liveCertificateFromCurrentCA: current),
+                           expected, "\(purpose) \(mode) offers=\(offers) fromCurrentCA=\(current)")
+        }
+    }
+
     func testDeadlineScenarios() {
         let renewed = RenewedCertificate(serial: "0a", notAfter: Self.start + 90 * Self.day)
         // Margin for 90 days: min(1 day, 9 days) = 1 day.

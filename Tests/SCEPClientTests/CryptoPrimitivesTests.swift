@@ -1,5 +1,6 @@
 import Crypto
 import SwiftASN1
+import KeyInterface
 import TPMKeys
 import X509
 import XCTest

@@ -19,12 +19,12 @@ final class EnrollmentProtocolTests: XCTestCase {
         let ca = try TestPKI.ca()
         let server = try TestSCEPServer(ca: ca, configuration: .init(challenge: "s3cret-Challenge"))
         defer { server.stop() }
-        var spec = CertificateRequestSpec(subject: [("2.5.4.6", "DE"), ("2.5.4.10", "Example Corp"), ("2.5.4.3", "host01.example.com")])
+        var spec = try CertificateRequestSpec(attributes: [("2.5.4.6", "DE"), ("2.5.4.10", "Example Corp"), ("2.5.4.3", "host01.example.com")])
         spec.dnsNames = ["host01.example.com", "host01"]
         spec.emailAddresses = ["it@example.com"]
         spec.userPrincipalNames = ["host01@example.com"]
         spec.uris = ["urn:uuid:3f1d2c4e-0000-4000-8000-000000000001"]
-        spec.certificatePolicyOIDs = ["1.3.6.1.4.1.55555.1.2"]
+        spec.certificatePolicies = [[1, 3, 6, 1, 4, 1, 55555, 1, 2]]
         let key = try SoftwareKey.generate(KeySpec())
 
         let client = try Client(server: server)
@@ -32,7 +32,7 @@ final class EnrollmentProtocolTests: XCTestCase {
 
         let certificate = issued.certificate
         XCTAssertEqual(certificate.publicKey, try Certificate.PublicKey(derEncoded: key.subjectPublicKeyInfo))
-        XCTAssertEqual(certificate.subject, try spec.distinguishedName())
+        XCTAssertEqual(certificate.subject, spec.subject)
         XCTAssertEqual(certificate.issuer, ca.subject)
         XCTAssertEqual(issued.chain, [ca.certificate])
         let names = try XCTUnwrap(try certificate.extensions.subjectAlternativeNames)
@@ -199,7 +199,7 @@ final class EnrollmentProtocolTests: XCTestCase {
         for poll in operations.dropFirst() {
             let issuerAndSubject = try XCTUnwrap(poll.issuerAndSubject, "CertPoll content must be IssuerAndSubject")
             XCTAssertEqual(try CACertificates.bytes(of: issuerAndSubject.issuer), try SCEPEnrollment.der(ca.subject))
-            XCTAssertEqual(try CACertificates.bytes(of: issuerAndSubject.subject), try SCEPEnrollment.der(spec.distinguishedName()))
+            XCTAssertEqual(try CACertificates.bytes(of: issuerAndSubject.subject), try SCEPEnrollment.der(spec.subject))
             XCTAssertNil(poll.csr)
             XCTAssertEqual(poll.signerCertificate, operations[0].signerCertificate, "CertPoll is signed like the original request")
         }
@@ -497,7 +497,8 @@ struct Client {
     let enrollment: SCEPEnrollment
 
     static let defaultSpec: CertificateRequestSpec = {
-        var spec = CertificateRequestSpec(subject: [("2.5.4.10", "Example Corp"), ("2.5.4.3", "device-0001")])
+        // A fixed, valid subject: `try!` cannot fail here.
+        var spec = try! CertificateRequestSpec(attributes: [("2.5.4.10", "Example Corp"), ("2.5.4.3", "device-0001")])
         spec.dnsNames = ["device-0001.example.com"]
         return spec
     }()
@@ -534,5 +535,14 @@ extension EnrollmentOutcome {
         case .rejected(let failInfo, let text):
             throw TestSCEPServerError("expected a certificate, got \(EnrollmentOutcome.rejectionMessage(failInfo, text))")
         }
+    }
+}
+
+extension CertificateRequestSpec {
+    /// A request for the subject `attributes`, (dotted OID, value) in encoding order.
+    init(attributes: [(String, String)]) throws {
+        self.init(subject: try DistinguishedName(subjectAttributes: attributes.map {
+            (type: try ASN1ObjectIdentifier(dotRepresentation: $0.0), value: $0.1)
+        }))
     }
 }

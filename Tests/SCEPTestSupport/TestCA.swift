@@ -121,10 +121,13 @@ enum TestPKI {
         try caResult.get().issueRA(commonName: "host17.example.com", digitalSignature: true, keyEncipherment: true,
                                    purposes: [TestCA.clientAuth])
     }
+    private static let nextCAResult = Result { try TestCA.make(commonName: "SCEP Test CA G2") }
     private static let strangerKeyResult = Result { try SoftwareKey.generate(KeySpec(rsaBits: 2048)) }
 
     /// The CA the client pins.
     static func ca() throws -> TestCA { try caResult.get() }
+    /// The CA that replaces `ca()` in a rollover (announced by GetNextCACert).
+    static func nextCA() throws -> TestCA { try nextCAResult.get() }
     /// An unrelated CA, for refusal cases.
     static func rogue() throws -> TestCA { try rogueResult.get() }
     /// An RA that both decrypts requests and signs replies.

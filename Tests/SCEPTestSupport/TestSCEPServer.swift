@@ -1,6 +1,7 @@
 import Foundation
 import SwiftASN1
 import X509
+import KeyInterface
 import TPMKeys
 import TestSupport
 @testable import SCEPClient
@@ -155,6 +156,10 @@ final class TestSCEPServer: @unchecked Sendable {
         /// Issued certificates carry a CRL distribution point: `.served` is this server's
         /// `/crl` (the CA's CRL, see `crl`), `.urls` names others (LDAP, unreachable…).
         var crlDistributionPoint: CRLDistributionPoint?
+        /// Announced by GetNextCACert (listed in GetCACaps while set) until `switchToNextCA()`.
+        var nextCA: TestCA?
+        /// Signs the GetNextCACert answer instead of the usual reply signer (a forgery: the rogue CA).
+        var nextCAAnnouncementSigner: TestIdentity?
     }
 
     enum CRLDistributionPoint: Sendable {
@@ -193,6 +198,13 @@ final class TestSCEPServer: @unchecked Sendable {
 
     func stop() { http.stop() }
 
+    /// The CA rollover: from now on GetCACert presents `configuration.nextCA` (alone), which
+    /// issues and signs every reply; GetNextCACert is no longer offered.
+    func switchToNextCA() { responder.switchToNextCA() }
+
+    /// The CA that issues now (`ca` until `switchToNextCA()`).
+    var currentCA: TestCA { responder.ca }
+
     /// Adds answers to the end of the plan.
     func enqueue(_ answers: PlannedAnswer...) { responder.enqueue(answers) }
 
@@ -220,15 +232,33 @@ final class TestSCEPServer: @unchecked Sendable {
 
 /// The server's logic and state; runs on the HTTP server's connection threads.
 private final class SCEPResponder: @unchecked Sendable {
-    let ca: TestCA
     let rogue: TestCA
     let strangerKey: SoftwareKey
     let configuration: Configuration
-    let decryptionIdentity: TestIdentity
-    let signingIdentity: TestIdentity
     typealias Configuration = TestSCEPServer.Configuration
 
     private let lock = NSLock()
+    private var activeCA: TestCA
+    private var rolledOver = false
+    var ca: TestCA { lock.withLock { activeCA } }
+    /// The keyEncipherment RA, else the CA.
+    var decryptionIdentity: TestIdentity {
+        configuration.raCertificates.first { Self.usage($0.certificate)?.keyEncipherment ?? true } ?? ca.identity
+    }
+    /// The digitalSignature RA, else the CA.
+    var signingIdentity: TestIdentity {
+        configuration.replySignerOverride
+            ?? configuration.raCertificates.first { Self.usage($0.certificate)?.digitalSignature ?? true } ?? ca.identity
+    }
+
+    func switchToNextCA() {
+        lock.withLock {
+            guard let next = configuration.nextCA else { return }
+            activeCA = next
+            rolledOver = true
+        }
+    }
+
     private var plan: [PlannedAnswer]
     private var receivedOperations: [ReceivedPKIOperation] = []
     private var decodeFailures: [String] = []
@@ -242,16 +272,12 @@ private final class SCEPResponder: @unchecked Sendable {
     func setDistributionPoint(_ point: Certificate.Extension) { lock.withLock { distributionPoint = point } }
 
     init(ca: TestCA, configuration: Configuration, plan: [PlannedAnswer]) throws {
-        self.ca = ca
+        self.activeCA = ca
         self.rogue = try TestPKI.rogue()
         self.strangerKey = try TestPKI.strangerKey()
         self.configuration = configuration
         self.plan = plan
         crl = TestCRLPublisher(ca: ca)
-        let ras = configuration.raCertificates
-        decryptionIdentity = ras.first { Self.usage($0.certificate)?.keyEncipherment ?? true } ?? ca.identity
-        signingIdentity = configuration.replySignerOverride
-            ?? ras.first { Self.usage($0.certificate)?.digitalSignature ?? true } ?? ca.identity
     }
 
     static func usage(_ certificate: Certificate) -> KeyUsage? { (try? certificate.extensions.keyUsage) ?? nil }
@@ -286,9 +312,12 @@ private final class SCEPResponder: @unchecked Sendable {
         if request.path == "/crl" { return crl.response() }
         switch request.query("operation") {
         case "GetCACaps":
-            return .text(configuration.capabilities)
+            let announcing = configuration.nextCA != nil && !lock.withLock { rolledOver }
+            return .text(configuration.capabilities + (announcing ? "GetNextCACert\n" : ""))
         case "GetCACert":
             return getCACert()
+        case "GetNextCACert":
+            return getNextCACert()
         case "PKIOperation":
             return pkiOperation(request)
         default:
@@ -296,7 +325,22 @@ private final class SCEPResponder: @unchecked Sendable {
         }
     }
 
+    /// RFC 8894 §4.7: a SignedData signed by the current reply signer (or the configured
+    /// forger), holding the next CA certificate, with no content.
+    private func getNextCACert() -> TestHTTPResponse {
+        guard let next = configuration.nextCA, !lock.withLock({ rolledOver }) else {
+            return .text("no next CA\n", status: 404)
+        }
+        do {
+            let body = try CMSBuilder.signedCertificates([next.certificate], signer: configuration.nextCAAnnouncementSigner ?? signingIdentity)
+            return .ok(body, contentType: "application/x-x509-next-ca-cert")
+        } catch {
+            return .text("cannot encode GetNextCACert: \(error)\n", status: 500)
+        }
+    }
+
     private func getCACert() -> TestHTTPResponse {
+        let ca = self.ca
         do {
             if configuration.raCertificates.isEmpty && configuration.advertisedFirst.isEmpty {
                 return .ok(ca.identity.der, contentType: "application/x-x509-ca-cert")
@@ -613,6 +657,27 @@ private struct CertRepBuilder {
 /// CMS structures the server sends.
 enum CMSBuilder {
     /// A degenerate certs-only SignedData (RFC 8894 §3.4): no content, no signers.
+    /// A SignedData without content whose certificates are `certificates` and whose one
+    /// signer signs the attributes contentType and messageDigest (of the empty content):
+    /// a GetNextCACert answer (RFC 8894 §4.7).
+    static func signedCertificates(_ certificates: [Certificate], signer: TestIdentity, digest: DigestAlgorithm = .sha256) throws -> [UInt8] {
+        let attributes = [
+            CMSAttribute(type: OID.contentType, values: [try ASN1Any(erasing: OID.data)]),
+            CMSAttribute(type: OID.messageDigest, values: [try ASN1Any(erasing: ASN1OctetString(contentBytes: try CryptoPrimitives.digest(digest, [])[...]))]),
+        ]
+        let signature = try signer.key.sign(digest: try CryptoPrimitives.digest(digest, try SignerInfo.signedBytes(of: attributes)), algorithm: digest)
+        let signerInfo = try SignerInfo(
+            version: 1, signerIdentifier: .issuerAndSerialNumber(try IssuerAndSerialNumber(certificate: signer.certificate)),
+            digestAlgorithm: AlgorithmIdentifier(algorithm: digest.objectIdentifier), signedAttributes: attributes,
+            signatureAlgorithm: .withNullParameters(OID.rsaEncryption), signature: ASN1OctetString(contentBytes: signature[...]))
+        let signedData = SignedData(
+            version: 1, digestAlgorithms: [AlgorithmIdentifier(algorithm: digest.objectIdentifier)],
+            encapsulatedContentInfo: EncapsulatedContentInfo(contentType: OID.data, content: nil),
+            certificates: try (certificates + [signer.certificate]).map { try ASN1Any(erasing: $0) },
+            signerInfos: [signerInfo])
+        return try SCEPEnrollment.der(ContentInfo(contentType: OID.signedData, content: try ASN1Any(erasing: signedData)))
+    }
+
     static func degenerate(_ certificates: [Certificate]) throws -> [UInt8] {
         let signedData = SignedData(
             version: 1, digestAlgorithms: [],

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import KeyInterface
 @testable import TPMKeys
 import XCTest
 

@@ -1,6 +1,6 @@
 import CertStore
+import KeyInterface
 import SCEPClient
-import TPMKeys
 
 /// The one error type of the agent: what went wrong, in words a person acts
 /// on, and the exit code that tells scripts and systemd what kind of failure it was.
@@ -46,7 +46,7 @@ struct AgentError: Error, CustomStringConvertible {
             case .crypto: code = .internalError
             }
         case is CertStoreError: code = .store
-        case is TPMError, is SoftwareKeyError: code = .key
+        case is any EnrollmentKeyError: code = .key
         case is ConfigError: code = .config
         default: code = .internalError
         }

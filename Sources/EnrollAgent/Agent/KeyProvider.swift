@@ -1,23 +1,35 @@
 import Foundation
 import Logging
+import KeyInterface
 import TPMKeys
 
 /// Creates and loads enrollment keys according to the profile's `key_storage`.
 struct KeyProvider {
     let policy: KeyStoragePolicy
     let tcti: String
-    let bits: Int
+    let algorithm: KeyAlgorithm
     let logger: Logger
+
+    private var spec: KeySpec {
+        switch algorithm {
+        case .rsa(let bits): return KeySpec(rsaBits: bits)
+        case .ec(let curve): return KeySpec(curve: curve)
+        }
+    }
+
+    private var creationNote: String {
+        if case .rsa = algorithm { return "creating an \(algorithm) key in the TPM (a hardware TPM can take several seconds)" }
+        return "creating an \(algorithm) key in the TPM"
+    }
 
     /// A new key: in the TPM when policy requires or prefers it (falling back
     /// to software, loudly, only under `tpm-preferred`).
     func createKey() throws -> any EnrollmentKey {
-        let spec = KeySpec(rsaBits: bits)
         switch policy {
         case .software:
             return try SoftwareKey.generate(spec)
         case .tpm:
-            logger.info("creating an RSA-\(bits) key in the TPM (a hardware TPM can take several seconds)", metadata: ["tcti": "\(tcti)"])
+            logger.info("\(creationNote)", metadata: ["tcti": "\(tcti)"])
             do {
                 return try TPMKeyFactory(tcti: tcti).createKey(spec: spec)
             } catch {
@@ -31,7 +43,7 @@ struct KeyProvider {
                 logger.warning("no usable TPM at \(tcti) (\(error)); using a SOFTWARE key because key_storage = \"tpm-preferred\"; the private key will be a file on disk")
                 return try SoftwareKey.generate(spec)
             }
-            logger.info("creating an RSA-\(bits) key in the TPM (a hardware TPM can take several seconds)", metadata: ["tcti": "\(tcti)"])
+            logger.info("\(creationNote)", metadata: ["tcti": "\(tcti)"])
             do {
                 return try factory.createKey(spec: spec)
             } catch {
@@ -39,6 +51,13 @@ struct KeyProvider {
                 throw AgentError(.key, "key_storage = \"tpm-preferred\": the TPM at \(tcti) answered but could not create the key (no software fallback when a TPM is present): \(error)")
             }
         }
+    }
+
+    /// The temporary RSA key that signs the pkiMessage of an EC key's request and opens the
+    /// reply (RFC 8894 §2.3); nil when the new key can do that itself. In software whatever
+    /// `key_storage` says: it never certifies anything, and lives only as long as the request.
+    func envelopeKey(for newKey: any EnrollmentKey) throws -> (any EnrollmentKey)? {
+        newKey.algorithm.canDecryptEnvelopes ? nil : try SoftwareKey.generate(KeySpec(rsaBits: 2048))
     }
 
     /// Loads a stored key: a `TSS2 PRIVATE KEY` is a TPM key, anything else a PEM software key.
@@ -69,7 +88,10 @@ extension KeyProvider {
     /// (see `KeyReuseRule`). Probes the TPM only for a software key under
     /// `tpm-preferred`.
     func reuseDecision(for key: any EnrollmentKey) -> KeyReuseDecision {
-        KeyReuseRule.decide(policy: policy, storedKey: key.storage, tcti: tcti) { [tcti] in
+        if key.algorithm != algorithm {
+            return .replace(reason: "the stored key is \(key.algorithm) and the profile asks for \(algorithm) (key_type, key_bits or ec_curve changed): creating a new key instead of reusing it")
+        }
+        return KeyReuseRule.decide(policy: policy, storedKey: key.storage, tcti: tcti) { [tcti] in
             do {
                 try TPMKeyFactory(tcti: tcti).probe()
                 return nil

@@ -1,6 +1,7 @@
 import CertStore
 import EnrollmentPlan
 import Foundation
+import KeyInterface
 import Logging
 import Renewal
 import SCEPClient
@@ -57,10 +58,14 @@ struct ProfileStatus: Encodable {
     var certificateUserIds: [CertificateUserID]?
     /// tpm | software (from the installed key file)
     var keyStorage: String?
+    /// The certificate's key: "RSA-2048", "EC P-256", "EC P-384".
+    var keyType: String?
     var pending: PendingInfo?
     var lastAbandoned: AbandonedInfo?
     /// The live certificate's last CRL check (`RevocationStatusInfo`).
     var revocation: RevocationStatusInfo?
+    /// The next CA the SCEP server announced (GetNextCACert), from the store.
+    var nextCA: [NextCAInfo]?
     var lastError: String?
     var lastErrorAt: Date?
     var lastSuccessAt: Date?
@@ -78,6 +83,7 @@ struct ProfileStatus: Encodable {
                 let certificate = live.certificate
                 status.state = live.lifetime.isValid(at: now) ? "valid" : (certificate.notValidBefore > now ? "not-yet-valid" : "expired")
                 status.keyStorage = live.keyKind.rawValue
+                status.keyType = KeyAlgorithm(publicKey: certificate.publicKey)?.description
                 status.certificate = CertificateInfo(
                     subject: "\(certificate.subject)",
                     subjectAlternativeNames: subjectAlternativeNames(of: certificate),
@@ -92,6 +98,7 @@ struct ProfileStatus: Encodable {
             status.state = "broken"
             status.lastError = "\(error)"
         }
+        status.nextCA = NextCAInfo.read(from: store)
         if let state = try? store.loadState() {
             status.lastError = status.lastError ?? state.lastError
             status.lastErrorAt = state.lastErrorAt
@@ -185,11 +192,13 @@ struct ProfileStatus: Encodable {
             row("key", certificate.keyPath)
         }
         row("renewal", renewal + (nextRenewal.map { " (next: \(Self.format($0)))" } ?? ""))
+        if let keyType { row("key type", keyType) }
         if let keyStorage { row("key storage", keyStorage == "software" ? "software (private key is a file on disk)" : keyStorage) }
         if let pending {
             row("request", "\(pending.messageType) \(pending.transactionID), \(pending.phase) since \(Self.format(pending.startedAt)) (\(pending.age)), \(pending.pollCount) polls; abandoned at \(Self.format(pending.abandonAt)) if still open")
         }
         revocationRows(row)
+        for next in nextCA ?? [] { row("next CA", next.text) }
         if let lastAbandoned { row("abandoned", "\(lastAbandoned.transactionID) at \(Self.format(lastAbandoned.at)): \(lastAbandoned.reason)") }
         if let lastSuccessAt { row("last success", Self.format(lastSuccessAt)) }
         if let lastError {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CertStore
 import Foundation
 import SCEPClient
 import SwiftASN1
@@ -77,6 +78,15 @@ struct CAInfoCommand: AsyncParsableCommand {
                 if let ca = certificates.first(where: Self.isCA), target.pin == nil {
                     print("\nTo pin the issuing CA (after checking the fingerprint out of band):\n  ca_pin_sha256 = \"\(PinnedCA.fingerprint(of: ca))\"")
                 }
+                if capabilities.contains(.getNextCACert) {
+                    await Self.printNextCA(service: service, certificates: certificates, pin: pin)
+                }
+                if let store = target.storeDirectory {
+                    let announced = NextCAInfo.read(from: ProfileStore(readingFrom: store)) ?? []
+                    print("\nNext CA on file for profile \(profile ?? ""):")
+                    if announced.isEmpty { print("  none announced") }
+                    for next in announced { print("  \(next.text)") }
+                }
                 let untrustedRAs = (classified ?? []).filter { $0.role == .untrustedRA }
                 if !untrustedRAs.isEmpty {
                     print("\nThe RA certificates above carry no RA purpose. If they are the server's real RA (check out of band):\n  \(CACertificates.raPinLine(untrustedRAs))")
@@ -88,19 +98,42 @@ struct CAInfoCommand: AsyncParsableCommand {
     }
 
     /// The URL, pins and TLS bundle: from the profile, overridden by the options.
-    private func resolveTarget() throws -> (url: String, pin: PinnedCA?, tlsCAFile: String?) {
+    private func resolveTarget() throws -> (url: String, pin: PinnedCA?, tlsCAFile: String?, storeDirectory: String?) {
         guard let name = profile else {
             let pin = caPins.isEmpty ? nil : try PinnedCA(pinnedCertificates: [], fingerprints: caPins, raFingerprints: raPins)
-            return (url ?? "", pin, tlsCAFile)
+            return (url ?? "", pin, tlsCAFile, nil)
         }
         let loaded = try CommonOptions.load(config: config)
         guard let selected = loaded.profile(named: name) else {
             throw AgentError(.usage, "--profile \(name): no such profile in \(config) (profiles: \(loaded.profiles.map(\.name).joined(separator: ", ")))")
         }
         let pemText = try selected.caPin.file.map(PinFile.read)
+        let store = loaded.stateDirectory + "/" + name
+        // Announced next CAs on file count as the agent counts them (trusted once presented).
+        let candidates = (try? ProfileStore(readingFrom: store).loadNextCA())??.candidates
+            .compactMap { try? Certificate(pemEncoded: $0.certificatePEM) } ?? []
         let pin = try PinnedCA(pemText: pemText, fingerprints: selected.caPin.sha256Fingerprints + caPins,
-                               raFingerprints: selected.caPin.raSHA256Fingerprints + raPins)
-        return (url ?? selected.scepURL.absoluteString, pin, tlsCAFile ?? selected.tlsCAFile)
+                               raFingerprints: selected.caPin.raSHA256Fingerprints + raPins).addingCandidates(candidates)
+        return (url ?? selected.scepURL.absoluteString, pin, tlsCAFile ?? selected.tlsCAFile, store)
+    }
+
+    /// GetNextCACert, verified as the agent verifies it (signed by a CA or RA the pin vouches for).
+    private static func printNextCA(service: SCEPService, certificates: [Certificate], pin: PinnedCA) async {
+        print("\nGetNextCACert (the server lists it):")
+        do {
+            let server = try await CACertificates.validated(certificates, pin: pin, window: ValidityWindow(now: Date()))
+            let announcement = try NextCAAnnouncement.verified(try await service.nextCACertificate(), signers: server.replySigners,
+                                                               current: server.chain)
+            print("  signed by:   \(ServerText.escaped("\(announcement.signer.subject)")) (sha256 \(PinnedCA.fingerprint(of: announcement.signer)))")
+            if announcement.nextCAs.isEmpty { print("  next CA:     none announced") }
+            for next in announcement.nextCAs {
+                print("  next CA:     \(ServerText.escaped("\(next.subject)"))")
+                print("    valid:     \(format(next.notValidBefore)) → \(format(next.notValidAfter))")
+                print("    sha256:    \(PinnedCA.fingerprint(of: next))")
+            }
+        } catch {
+            print("  not verified, not used: \(error)")
+        }
     }
 
     static func isCA(_ certificate: Certificate) -> Bool {

@@ -10,6 +10,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
     @OptionGroup var options: CommonOptions
 
+    @Flag(name: .customLong("contact-server"),
+          help: "Also contact each profile's SCEP server (GetCACert) and say which of the configured CA pins its chain matches today. Without it, check-config stays offline.")
+    var contactServer = false
+
     func run() async throws {
         let config: AgentConfig
         do {
@@ -24,6 +28,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
         }
         if problems.contains(where: \.isError) {
             throw ExitCode(AgentError.Code.config.exitCode)
+        }
+        if contactServer {
+            var firstError: AgentError?
+            for profile in config.profiles where options.profile == nil || options.profile == profile.name {
+                let (lines, error) = await ServerPinCheck.check(profile, config: config)
+                print(lines.joined(separator: "\n"))
+                firstError = firstError ?? error
+            }
+            if let firstError { throw ExitCode(firstError.exitCode) }
         }
         print("\(options.config): OK (\(config.profiles.count) profile\(config.profiles.count == 1 ? "" : "s"): \(config.profiles.map(\.name).joined(separator: ", ")))")
     }

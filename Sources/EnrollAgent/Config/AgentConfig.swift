@@ -1,5 +1,8 @@
 import Foundation
+import KeyInterface
 import SCEPClient
+import SwiftASN1
+import X509
 
 /// The agent's validated configuration (DESIGN.md "Config contract").
 ///
@@ -39,18 +42,20 @@ struct ProfileConfig: Equatable, Sendable {
     var subjectAlternativeNames = SubjectAlternativeNameTemplates()
     /// `key_storage`.
     var keyStorage: KeyStoragePolicy = .tpmPreferred
-    /// `key_type`: only RSA for now.
-    var keyType: KeyAlgorithm = .rsa
-    /// `key_bits`: 2048 or 3072.
+    /// `key_type`: RSA or EC.
+    var keyType: KeyType = .rsa
+    /// `ec_curve`: the curve of an EC key.
+    var ecCurve: EllipticCurve = .p256
+    /// `key_bits`: 2048 or 3072 (RSA).
     var keyBits: Int = 2048
     /// `tcti`: the TPM connection, as the tpm2-tss TCTI string.
     var tcti: String = ProfileConfig.defaultTCTI
     /// `key_usage`.
-    var keyUsage: [RequestedKeyUsage] = [.digitalSignature, .keyEncipherment]
-    /// `extended_key_usage`: resolved to OIDs.
-    var extendedKeyUsage = ExtendedKeyUsageSpec(oids: [ExtendedKeyUsageSpec.clientAuth])
-    /// `certificate_policies`: dotted OIDs.
-    var certificatePolicies: [String] = []
+    var keyUsage = KeyUsage(digitalSignature: true, keyEncipherment: true)
+    /// `extended_key_usage`, names resolved, in the configured order.
+    var extendedKeyUsage: [ExtendedKeyUsage.Usage] = [.clientAuth]
+    /// `certificate_policies`.
+    var certificatePolicies: [ASN1ObjectIdentifier] = []
     /// `renew_before`: seconds before notAfter; nil = the scheduler's default (two thirds of the lifetime).
     var renewBefore: TimeInterval?
     /// `renewal_threshold_percent`: renew when this share of the lifetime remains (1...99,
@@ -156,8 +161,14 @@ enum KeyStoragePolicy: String, CaseIterable, Equatable, Sendable {
 }
 
 /// `key_type`.
-enum KeyAlgorithm: String, CaseIterable, Equatable, Sendable {
+enum KeyType: String, CaseIterable, Equatable, Sendable {
     case rsa
+    case ec
+}
+
+extension ProfileConfig {
+    /// The key the profile asks for: RSA of `key_bits`, or EC on `ec_curve`.
+    var keyAlgorithm: KeyAlgorithm { keyType == .ec ? .ec(ecCurve) : .rsa(bits: keyBits) }
 }
 
 /// `key_usage` bits requested in the CSR.
@@ -166,23 +177,23 @@ enum RequestedKeyUsage: String, CaseIterable, Equatable, Sendable {
     case keyEncipherment
 }
 
-/// `extended_key_usage`, resolved to dotted OIDs in the configured order.
-struct ExtendedKeyUsageSpec: Equatable, Sendable {
-    var oids: [String]
+extension RequestedKeyUsage {
+    /// The keyUsage extension that asks for exactly `usages`.
+    static func keyUsage(_ usages: [RequestedKeyUsage]) -> KeyUsage {
+        KeyUsage(digitalSignature: usages.contains(.digitalSignature), keyEncipherment: usages.contains(.keyEncipherment))
+    }
+}
 
-    static let clientAuth = "1.3.6.1.5.5.7.3.2"
-    static let serverAuth = "1.3.6.1.5.5.7.3.1"
-    static let codeSigning = "1.3.6.1.5.5.7.3.3"
-    static let emailProtection = "1.3.6.1.5.5.7.3.4"
-    /// Microsoft smart card logon.
-    static let smartcardLogon = "1.3.6.1.4.1.311.20.2.2"
+/// The names `extended_key_usage` accepts besides dotted OIDs.
+enum ExtendedKeyUsageName {
+    /// Microsoft smart card logon (1.3.6.1.4.1.311.20.2.2).
+    static let smartcardLogon = ExtendedKeyUsage.Usage(oid: [1, 3, 6, 1, 4, 1, 311, 20, 2, 2])
 
-    /// The names accepted in the configuration.
-    static let namedOIDs: [(name: String, oid: String)] = [
-        ("clientAuth", clientAuth),
-        ("serverAuth", serverAuth),
-        ("codeSigning", codeSigning),
-        ("emailProtection", emailProtection),
+    static let all: [(name: String, usage: ExtendedKeyUsage.Usage)] = [
+        ("clientAuth", .clientAuth),
+        ("serverAuth", .serverAuth),
+        ("codeSigning", .codeSigning),
+        ("emailProtection", .emailProtection),
         ("smartcardLogon", smartcardLogon),
     ]
 }

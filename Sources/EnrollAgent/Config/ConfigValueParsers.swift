@@ -1,4 +1,5 @@
 import Foundation
+import SwiftASN1
 
 /// A value that has the right type but not an acceptable form; `message` says what is expected.
 struct InvalidConfigValue: Error, Equatable, Sendable {
@@ -97,6 +98,12 @@ enum ObjectIdentifierText {
             guard let second = Int(arcs[1]), second < 40 else { return false }
         }
         return true
+    }
+
+    /// The identifier `text` writes, when it is well-formed (``isValid(_:)``).
+    static func parse(_ text: String) -> ASN1ObjectIdentifier? {
+        guard isValid(text) else { return nil }
+        return try? ASN1ObjectIdentifier(dotRepresentation: text)
     }
 }
 

@@ -1,4 +1,7 @@
 import Foundation
+import KeyInterface
+import SwiftASN1
+import X509
 
 /// The keys of a `[[profile]]`, in the order the example file and the README show them.
 ///
@@ -49,7 +52,13 @@ enum ProfileKeys {
             comment: ["The pinned issuing (intermediate) CA: every CA/RA certificate the server",
                       "uses, and the issued certificate, must chain to it. Give the PEM file, its",
                       "SHA-256 fingerprint, or both (at least one). `enroll-agent ca-info <scep_url>`",
-                      "prints the fingerprints; check them out of band before pinning."],
+                      "prints the fingerprints; check them out of band before pinning.",
+                      "Several CAs (old and new issuing CA during a planned change): several",
+                      "CERTIFICATE blocks in the file, or a list of fingerprints; with both, a CA",
+                      "counts when it is in both. `enroll-agent check-config --contact-server` says",
+                      "which pins the server's chain matches today. A next CA the server announces",
+                      "(GetNextCACert, signed by a pinned CA) is trusted once the server presents",
+                      "it: see \"CA rollover\" in the README."],
             example: .set("\"/etc/enroll-agent/issuing-ca.pem\""),
             decode: { reader, profile in
                 profile.caPin.file = reader.absolutePath("ca_pin_file")
@@ -146,17 +155,23 @@ enum ProfileKeys {
             decode: { reader, profile in
                 if let storage = reader.enumeration("key_storage", KeyStoragePolicy.self) { profile.keyStorage = storage }
             }),
-        Key(name: "key_type", type: .choice(KeyAlgorithm.allCases.map(\.rawValue)), defaultValue: .value("\"rsa\""),
-            summary: "the key algorithm; only RSA for now",
-            comment: ["Only \"rsa\" for now; 2048 or 3072 bits (3072 where the TPM supports it)."],
+        Key(name: "key_type", type: .choice(KeyType.allCases.map(\.rawValue)), defaultValue: .value("\"rsa\""),
+            summary: "`rsa` (`key_bits`) or `ec` (`ec_curve`)",
+            comment: ["\"rsa\" (key_bits: 2048, or 3072 where the TPM supports it) or \"ec\" (ec_curve).",
+                      "An EC key signs the request; the CA's reply, which SCEP encrypts with RSA,",
+                      "goes to a temporary software RSA key kept (0600) with the pending request",
+                      "and deleted once the certificate is installed. EC certificates renew with a",
+                      "PKCSReq and a fresh challenge (a RenewalReq's reply would go to the EC key)."],
             example: .set("\"rsa\""),
             decode: { reader, profile in
-                guard let (type, line) = reader.string("key_type") else { return }
-                if let algorithm = KeyAlgorithm(rawValue: type) {
-                    profile.keyType = algorithm
-                } else {
-                    reader.report("key_type", line: line, "only \"rsa\" is supported for now, got \"\(type)\"")
-                }
+                if let type = reader.enumeration("key_type", KeyType.self) { profile.keyType = type }
+            }),
+        Key(name: "ec_curve", type: .choice(EllipticCurve.allCases.map(\.rawValue)), defaultValue: .value("\"P-256\""),
+            summary: "the curve of an EC key: `P-256` or `P-384` (not every TPM has P-384)",
+            comment: ["With key_type = \"ec\": \"P-256\" (every TPM 2.0) or \"P-384\" (optional in TPMs)."],
+            example: .commented("\"P-256\""),
+            decode: { reader, profile in
+                if let curve = reader.enumeration("ec_curve", EllipticCurve.self) { profile.ecCurve = curve }
             }),
         Key(name: "key_bits", type: .integer, defaultValue: .value("2048"),
             summary: "RSA key size: 2048 or 3072",
@@ -217,29 +232,29 @@ enum ProfileKeys {
                 if values.isEmpty {
                     reader.report("key_usage", line: line, "expected at least one of \(ConfigTableReader.choiceList(choices))")
                 } else if usages.count == Set(values.map(\.0)).count {
-                    profile.keyUsage = usages
+                    profile.keyUsage = RequestedKeyUsage.keyUsage(usages)
                 }
             }),
         Key(name: "extended_key_usage", type: .stringList, defaultValue: .value("[\"clientAuth\"]"),
-            summary: "EKUs by name (\(ExtendedKeyUsageSpec.namedOIDs.map(\.name).joined(separator: ", "))) or dotted OID",
-            comment: ["Names: \(ExtendedKeyUsageSpec.namedOIDs.map(\.name).joined(separator: ", "));",
+            summary: "EKUs by name (\(ExtendedKeyUsageName.all.map(\.name).joined(separator: ", "))) or dotted OID",
+            comment: ["Names: \(ExtendedKeyUsageName.all.map(\.name).joined(separator: ", "));",
                       "or dotted OIDs."],
             example: .set("[\"clientAuth\"]"),
             decode: { reader, profile in
                 guard let (values, _) = reader.stringArray("extended_key_usage") else { return }
-                var oids: [String] = []
-                let names = ExtendedKeyUsageSpec.namedOIDs.map(\.name)
+                var usages: [ExtendedKeyUsage.Usage] = []
+                let names = ExtendedKeyUsageName.all.map(\.name)
                 for (text, line) in values {
-                    let oid = ExtendedKeyUsageSpec.namedOIDs.first { $0.name.caseInsensitiveCompare(text) == .orderedSame }?.oid
-                        ?? (ObjectIdentifierText.isValid(text) ? text : nil)
-                    guard let oid else {
+                    let usage = ExtendedKeyUsageName.all.first { $0.name.caseInsensitiveCompare(text) == .orderedSame }?.usage
+                        ?? ObjectIdentifierText.parse(text).map(ExtendedKeyUsage.Usage.init(oid:))
+                    guard let usage else {
                         reader.report("extended_key_usage", line: line,
                                       "expected one of \(names.joined(separator: ", ")) or a dotted OID, got \"\(text)\"\(didYouMean(text, among: names))")
                         continue
                     }
-                    if !oids.contains(oid) { oids.append(oid) }
+                    if !usages.contains(usage) { usages.append(usage) }
                 }
-                profile.extendedKeyUsage = ExtendedKeyUsageSpec(oids: oids)
+                profile.extendedKeyUsage = usages
             }),
         Key(name: "certificate_policies", type: .stringList, defaultValue: .value("[]"),
             summary: "certificate policy OIDs, e.g. for conditional-access rules",
@@ -247,14 +262,14 @@ enum ProfileKeys {
             example: .setWithAlternatives("[]", ["[\"1.3.6.1.4.1.311.21.8.1\"]"]),
             decode: { reader, profile in
                 guard let (values, _) = reader.stringArray("certificate_policies") else { return }
-                var policies: [String] = []
+                var policies: [ASN1ObjectIdentifier] = []
                 for (text, line) in values {
-                    guard ObjectIdentifierText.isValid(text) else {
+                    guard let policy = ObjectIdentifierText.parse(text) else {
                         reader.report("certificate_policies", line: line,
                                       "expected a dotted OID such as \"1.3.6.1.4.1.311.21.8.1\", got \"\(text)\"")
                         continue
                     }
-                    if !policies.contains(text) { policies.append(text) }
+                    if !policies.contains(policy) { policies.append(policy) }
                 }
                 profile.certificatePolicies = policies
             }),
@@ -297,12 +312,20 @@ enum ProfileKeys {
             summary: "which SCEP message renews: RenewalReq when advertised (`auto`), always RenewalReq, or always PKCSReq",
             comment: ["Which SCEP message renews:",
                       "  \"auto\"       — RenewalReq (signed with the current certificate) when the",
-                      "                 server advertises Renewal, else PKCSReq with a new challenge;",
+                      "                 server advertises Renewal, else PKCSReq with a new challenge",
+                      "                 (also after a CA rollover: the new CA may refuse a RenewalReq",
+                      "                 signed by the old CA's certificate);",
                       "  \"renewalreq\" — always RenewalReq;",
                       "  \"pkcsreq\"    — always PKCSReq with a fresh challenge."],
             example: .set("\"auto\""),
             decode: { reader, profile in
-                if let mode = reader.enumeration("renewal_mode", RenewalMode.self) { profile.renewalMode = mode }
+                guard let mode = reader.enumeration("renewal_mode", RenewalMode.self) else { return }
+                if mode == .renewalReq, profile.keyType == .ec {
+                    reader.report("renewal_mode", line: reader.string("renewal_mode")?.1,
+                                  "\"renewalreq\" cannot renew an EC certificate: a RenewalReq is signed by the current key and its reply encrypted to it, which an EC key cannot receive; use \"auto\" or \"pkcsreq\" (a PKCSReq with a fresh challenge)")
+                    return
+                }
+                profile.renewalMode = mode
             }),
     ]}
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Renewal
 import SCEPClient
+import KeyInterface
 import TPMKeys
 import X509
 
@@ -54,7 +55,10 @@ struct ProfileRunner {
 
         let action = EnrollmentPlanner.next(state: state, live: live.map(facts), policy: policy, intent: intent, now: now,
                                             revocationCheckedThisRun: revocationCheckedThisRun)
-        if case .wait(let until, let reason) = action { return .waited(until: until, reason: reason) }
+        if case .wait(let until, let reason) = action {
+            await refreshNextCAIfDue()
+            return .waited(until: until, reason: reason)
+        }
         logger.info("\(Self.describe(action, state: state))", metadata: state.phase.transaction.map { ["transactionID": "\($0.transactionID)"] } ?? [:])
 
         var installed: InstalledCertificate?
@@ -143,11 +147,21 @@ struct ProfileRunner {
         // ahead of our clock (the CA's clock runs ahead) can sign a RenewalReq all the same.
         // A revoked one is treated as gone: no RenewalReq, no reused key, nothing it "renews".
         let liveValid = !liveRevoked && (live.map { now <= $0.certificate.notValidAfter } ?? false)
+        let liveAlgorithm = live.flatMap { KeyAlgorithm(publicKey: $0.certificate.publicKey) }
+        let liveKeyReceivesReplies = liveAlgorithm?.canDecryptEnvelopes ?? true
+        // A CA rollover: the live certificate's CA is pinned (old and new during a change, or
+        // the old pin after GetNextCACert) but the server no longer presents it.
+        let fromCurrentCA = live.map { !session.enrollment.pin.pinsOne(of: $0.chain) || session.server.certificates.isIssuedByTrustedCA($0.certificate) } ?? true
         let kind = EnrollmentPlanner.requestKind(purpose: purpose, mode: profile.renewalMode.requestMode,
                                                  serverOffersRenewal: session.server.capabilities.supportsRenewal, liveCertificateValid: liveValid,
-                                                 liveCertificateRevoked: liveRevoked)
+                                                 liveCertificateRevoked: liveRevoked, liveKeyReceivesReplies: liveKeyReceivesReplies,
+                                                 liveCertificateFromCurrentCA: fromCurrentCA)
         if liveRevoked {
             logger.info("the installed certificate is revoked: a PKCSReq with a new key and a fresh challenge replaces it, never a RenewalReq signed by it")
+        } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, !liveKeyReceivesReplies, let liveAlgorithm {
+            logger.info("renewing the \(liveAlgorithm) certificate with a PKCSReq and a fresh challenge: a RenewalReq's reply would be encrypted to its key, which cannot receive RSA key transport")
+        } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, !fromCurrentCA, profile.renewalMode == .auto {
+            logger.info("the installed certificate was issued by a CA the server no longer presents (CA rollover): renewing with a PKCSReq and a fresh challenge, as the new CA may refuse a RenewalReq signed by it")
         } else if kind == .pkcsReq, purpose.mayRenewWithLiveCertificate, liveValid, profile.renewalMode == .auto {
             logger.info("the server does not offer Renewal; renewing with a PKCSReq and a fresh challenge")
         }
@@ -174,9 +188,13 @@ struct ProfileRunner {
         let challenge = try await challengeProvider().fetchChallenge()
         let spec = try ProfileRequest.spec(for: profile, host: environment.host, endpointVariables: challenge?.variables ?? [:])
         let renews = liveValid ? live.map { RenewedCertificate(serial: CertificateText.serialHex($0.certificate), notAfter: $0.certificate.notValidAfter) } : nil
+        // An EC key's reply goes to a temporary RSA key (RFC 8894 §2.3), kept with the request.
+        let envelopeKey = renewal == nil ? try keyProvider.envelopeKey(for: key) : nil
         let prepared = try await session.enrollment.prepare(
-            server: session.server, newKey: key, spec: spec, challenge: challenge?.secret.value, renewWith: renewal, renews: renews)
+            server: session.server, newKey: key, spec: spec, challenge: challenge?.secret.value, renewWith: renewal, renews: renews,
+            envelopeKey: envelopeKey)
         try store.savePendingKey(pem: try key.pemRepresentation())
+        if let envelopeKey { try store.savePendingEnvelopeKey(pem: try envelopeKey.pemRepresentation()) }
         try store.savePendingRequest(prepared.messageDER)
         logger.info("prepared \(kind.rawValue) (\(purpose.description))",
                     metadata: ["transactionID": "\(prepared.transaction.transactionID)", "keyStorage": "\(key.storage.rawValue)"])
@@ -184,13 +202,19 @@ struct ProfileRunner {
     }
 
     /// The key the issued certificate must carry, and the one that signs our messages and
-    /// opens the reply (the live key for a RenewalReq).
+    /// opens the reply (the live key for a RenewalReq, the temporary RSA key of an EC key's
+    /// PKCSReq).
     private func transactionKeys(_ transaction: SCEPTransaction, store: ProfileStore) throws -> (new: any EnrollmentKey, signer: any EnrollmentKey) {
         guard let pem = try store.loadPendingKey() else {
             throw AgentError(.store, "the key of transaction \(transaction.transactionID) is missing from \(store.pendingKeyPath); run `enroll-agent enroll --abandon-pending` to start over")
         }
         let new = try keyProvider.loadKey(pem: pem)
-        return (new, transaction.kind == .renewalReq ? try liveKey(store) : new)
+        if transaction.kind == .renewalReq { return (new, try liveKey(store)) }
+        guard !new.algorithm.canDecryptEnvelopes else { return (new, new) }
+        guard let envelopePEM = try store.loadPendingEnvelopeKey() else {
+            throw AgentError(.store, "the temporary RSA key of transaction \(transaction.transactionID) (an \(new.algorithm) request) is missing from \(store.pendingEnvelopeKeyPath); run `enroll-agent enroll --abandon-pending` to start over")
+        }
+        return (new, try SoftwareKey(pem: envelopePEM))
     }
 
     private func liveKey(_ store: ProfileStore) throws -> any EnrollmentKey {
@@ -207,13 +231,15 @@ struct ProfileRunner {
         let server: ServerProfile
     }
 
-    /// GetCACaps + GetCACert, checked against the pin.
-    private func connect() async throws -> ServerSession {
+    /// GetCACaps + GetCACert, checked against the pin (and announced next CAs), then
+    /// GetNextCACert when due (`followCARollover`).
+    func connect() async throws -> ServerSession {
         let transport = RetryingTransport(
             base: try environment.makeTransport(profile), maxAttempts: 3, initialDelay: 1, sleeper: environment.sleeper,
             events: { [logger] in AgentEvents.log($0, logger) })
+        let pin = try loadPin()
         let enrollment = SCEPEnrollment(
-            service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: try loadPin(),
+            service: SCEPService(url: profile.scepURL.absoluteString, transport: transport), pin: pin,
             preferredCipher: profile.contentEncryption.cipher, allowWeakAlgorithms: profile.allowWeakAlgorithms,
             now: { [clock = environment.clock] in clock.now() }, events: { [logger] in AgentEvents.log($0, logger) })
         let server = try await enrollment.discover()
@@ -221,7 +247,9 @@ struct ProfileRunner {
             "url": "\(profile.scepURL.absoluteString)", "issuer": "\(server.certificates.issuingCA.subject)",
             "digest": "\(server.algorithms.digest.rawValue)", "cipher": "\(server.algorithms.cipher.rawValue)",
             "method": "\(server.algorithms.usePOST ? "POST" : "GET")"])
-        return ServerSession(enrollment: enrollment, server: server)
+        let session = ServerSession(enrollment: enrollment, server: server)
+        await followCARollover(session, pin: pin)
+        return session
     }
 
     private func afterInstall(_ installed: InstalledCertificate, store: ProfileStore) async {
@@ -375,11 +403,11 @@ struct ProfileRunner {
     func loadPin() throws -> PinnedCA {
         let pemText = try profile.caPin.file.map(PinFile.read)
         return try PinnedCA(pemText: pemText, fingerprints: profile.caPin.sha256Fingerprints,
-                            raFingerprints: profile.caPin.raSHA256Fingerprints)
+                            raFingerprints: profile.caPin.raSHA256Fingerprints).addingCandidates(nextCACandidates())
     }
 
     var keyProvider: KeyProvider {
-        KeyProvider(policy: profile.keyStorage, tcti: profile.tcti, bits: profile.keyBits, logger: logger)
+        KeyProvider(policy: profile.keyStorage, tcti: profile.tcti, algorithm: profile.keyAlgorithm, logger: logger)
     }
 
     func challengeProvider() throws -> any ChallengeProvider {

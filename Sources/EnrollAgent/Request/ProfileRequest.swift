@@ -9,16 +9,14 @@ enum ProfileRequest {
         let renderer = TemplateRenderer(host: host, profileVariables: profile.variables, endpointVariables: endpointVariables)
         do {
             let subject = try renderer.renderSubject(profile.subjectTemplate)
-            var spec = CertificateRequestSpec(subject: subject.attributesInEncodingOrder.map { (oid: $0.oid, value: $0.value) })
+            var spec = CertificateRequestSpec(subject: try subject.distinguishedName())
             spec.userPrincipalNames = try renderer.render(profile.subjectAlternativeNames.upn)
             spec.dnsNames = try renderer.render(profile.subjectAlternativeNames.dns)
             spec.emailAddresses = try renderer.render(profile.subjectAlternativeNames.email)
             spec.uris = try renderer.render(profile.subjectAlternativeNames.uri)
-            spec.keyUsage = profile.keyUsage.isEmpty ? nil : KeyUsage(
-                digitalSignature: profile.keyUsage.contains(.digitalSignature),
-                keyEncipherment: profile.keyUsage.contains(.keyEncipherment))
-            spec.extendedKeyUsageOIDs = profile.extendedKeyUsage.oids
-            spec.certificatePolicyOIDs = profile.certificatePolicies
+            spec.keyUsage = profile.keyUsage
+            spec.extendedKeyUsage = profile.extendedKeyUsage
+            spec.certificatePolicies = profile.certificatePolicies
             return spec
         } catch {
             throw AgentError(.config, "cannot render the subject/SAN templates: \(error)")

@@ -1,5 +1,6 @@
 import Foundation
 import SCEPClient
+import X509
 
 /// One attribute of a subject distinguished name, e.g. CN = "host01".
 struct SubjectAttribute: Equatable, Sendable {
@@ -24,6 +25,16 @@ struct SubjectName: Equatable, Sendable, CustomStringConvertible {
     /// The order in which the RDNs are encoded in the certificate's `Name` SEQUENCE:
     /// RFC 4514 §2.1 writes the last RDN first, so this is `attributes` reversed.
     var attributesInEncodingOrder: [SubjectAttribute] { attributes.reversed() }
+
+    /// The X.509 name, each value in the string type its attribute type requires.
+    func distinguishedName() throws -> DistinguishedName {
+        try DistinguishedName(subjectAttributes: attributesInEncodingOrder.map { attribute in
+            guard let type = ObjectIdentifierText.parse(attribute.oid) else {
+                throw SCEPError(.invalidRequest, "subject attribute \(attribute.name): \"\(attribute.oid)\" is not a dotted OID")
+            }
+            return (type: type, value: attribute.value)
+        })
+    }
 
     /// Accepted attribute types. Names are case-insensitive; the first is the canonical one.
     ///

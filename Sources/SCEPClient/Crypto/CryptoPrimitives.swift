@@ -1,6 +1,6 @@
 import COpenSSL
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 
 /// The symmetric ciphers SCEP envelopes use (RFC 8894 §3.5.2, RFC 5652 §6).
 /// We send AES only; we accept 3DES and single DES in replies, whose content is public.

@@ -1,5 +1,5 @@
 import Foundation
-import TPMKeys
+import KeyInterface
 
 /// The server's GetCACaps answer (RFC 8894 §3.5.2): keywords one per line,
 /// case-insensitive; unknown keywords are ignored; an empty answer or an HTTP

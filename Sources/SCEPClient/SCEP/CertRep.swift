@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// A CertRep (RFC 8894 §3.3.2) as parsed from the wire, before anything about
@@ -247,7 +247,7 @@ enum CertRepEnvelope {
                 let contentKey = try key.decrypt(Array(recipient.encryptedKey.bytes))
                 let plaintext = try decrypt(ciphertext, with: decryption, key: contentKey, authentication: parsed.authentication)
                 return try certificates(inDegenerate: plaintext)
-            } catch let error as TPMError where error.code != .decryptionFailed {
+            } catch let error as any EnrollmentKeyError where error.keyFailure == .keyUnusable {
                 // The key cannot be used at all (TPM gone, locked out): a key failure, not a bad reply.
                 throw error
             } catch {

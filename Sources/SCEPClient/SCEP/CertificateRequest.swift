@@ -1,13 +1,13 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the device asks the CA to certify, already rendered from the profile's
-/// templates. The challenge is a secret: it only ever goes into the CSR.
+/// templates, in swift-certificates' types (the configuration resolves names and dotted
+/// OIDs once, when it is read). The challenge is a secret: it only ever goes into the CSR.
 public struct CertificateRequestSpec: Sendable {
-    /// Subject attributes in order, as (dotted OID, value).
-    public var subject: [(oid: String, value: String)]
+    public var subject: DistinguishedName
     public var dnsNames: [String] = []
     public var emailAddresses: [String] = []
     public var uris: [String] = []
@@ -17,35 +17,11 @@ public struct CertificateRequestSpec: Sendable {
     /// parties may use the certificate for; the SCEP exchange does not depend on it (the
     /// reply is encrypted to the signer certificate, which always allows key transport).
     public var keyUsage: KeyUsage? = KeyUsage(digitalSignature: true, keyEncipherment: true)
-    /// Dotted OIDs; clientAuth (1.3.6.1.5.5.7.3.2) by default.
-    public var extendedKeyUsageOIDs: [String] = ["1.3.6.1.5.5.7.3.2"]
-    public var certificatePolicyOIDs: [String] = []
+    /// In this order; empty asks for no extendedKeyUsage extension.
+    public var extendedKeyUsage: [ExtendedKeyUsage.Usage] = [.clientAuth]
+    public var certificatePolicies: [ASN1ObjectIdentifier] = []
 
-    public init(subject: [(oid: String, value: String)]) { self.subject = subject }
-
-    /// The subject as an X.509 name, each value in the string type its attribute
-    /// requires (``SubjectValueEncoding/required(forOID:)``).
-    public func distinguishedName() throws -> DistinguishedName {
-        var rdns: [RelativeDistinguishedName] = []
-        for (oidText, value) in subject {
-            let oid = try Self.objectIdentifier(oidText, what: "subject attribute")
-            let attribute: RelativeDistinguishedName.Attribute
-            switch SubjectValueEncoding.required(forOID: oidText) {
-            case .printableString:
-                do { attribute = try .init(type: oid, printableString: value) } catch {
-                    throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs a PrintableString value, got \"\(value)\"")
-                }
-            case .ia5String:
-                do { attribute = try .init(type: oid, ia5String: value) } catch {
-                    throw SCEPError(.invalidRequest, "subject attribute \(oidText) needs an ASCII value, got \"\(value)\"")
-                }
-            case .utf8String:
-                attribute = .init(type: oid, utf8String: value)
-            }
-            rdns.append(RelativeDistinguishedName(attribute))
-        }
-        return DistinguishedName(rdns)
-    }
+    public init(subject: DistinguishedName) { self.subject = subject }
 
     /// The extensions requested through the PKCS#10 extensionRequest attribute.
     func extensions() throws -> Certificate.Extensions {
@@ -64,16 +40,18 @@ public struct CertificateRequestSpec: Sendable {
         if let keyUsage {
             try extensions.append(Certificate.Extension(keyUsage, critical: false))
         }
-        if !extendedKeyUsageOIDs.isEmpty {
-            let usages = try extendedKeyUsageOIDs.map { ExtendedKeyUsage.Usage(oid: try Self.objectIdentifier($0, what: "extended key usage")) }
-            try extensions.append(Certificate.Extension(ExtendedKeyUsage(usages), critical: false))
+        if !extendedKeyUsage.isEmpty {
+            let usages: ExtendedKeyUsage
+            do { usages = try ExtendedKeyUsage(extendedKeyUsage) } catch {
+                throw SCEPError(.invalidRequest, "the extended key usages \(extendedKeyUsage) repeat one: \(error)")
+            }
+            try extensions.append(Certificate.Extension(usages, critical: false))
         }
-        if !certificatePolicyOIDs.isEmpty {
+        if !certificatePolicies.isEmpty {
             // certificatePolicies (RFC 5280 §4.2.1.4): SEQUENCE OF PolicyInformation { policyIdentifier }.
             var serializer = DER.Serializer()
             try serializer.appendConstructedNode(identifier: .sequence) { coder in
-                for text in certificatePolicyOIDs {
-                    let oid = try Self.objectIdentifier(text, what: "certificate policy")
+                for oid in certificatePolicies {
                     try coder.appendConstructedNode(identifier: .sequence) { try $0.serialize(oid) }
                 }
             }
@@ -81,16 +59,42 @@ public struct CertificateRequestSpec: Sendable {
         }
         return extensions
     }
+}
 
-    static func objectIdentifier(_ text: String, what: String) throws -> ASN1ObjectIdentifier {
-        do { return try ASN1ObjectIdentifier(dotRepresentation: text) } catch {
-            throw SCEPError(.invalidRequest, "\(what) \"\(text)\" is not a dotted OID")
+extension DistinguishedName {
+    /// A subject from attributes in encoding order (the `Name` SEQUENCE's, RFC 4514's
+    /// reversed), each value in the string type its attribute requires
+    /// (``SubjectValueEncoding/required(forOID:)``).
+    public init(subjectAttributes attributes: [(type: ASN1ObjectIdentifier, value: String)]) throws {
+        var rdns: [RelativeDistinguishedName] = []
+        for (type, value) in attributes {
+            let dotted = type.description
+            let attribute: RelativeDistinguishedName.Attribute
+            switch SubjectValueEncoding.required(forOID: dotted) {
+            case .printableString:
+                do { attribute = try .init(type: type, printableString: value) } catch {
+                    throw SCEPError(.invalidRequest, "subject attribute \(dotted) needs a PrintableString value, got \"\(value)\"")
+                }
+            case .ia5String:
+                do { attribute = try .init(type: type, ia5String: value) } catch {
+                    throw SCEPError(.invalidRequest, "subject attribute \(dotted) needs an ASCII value, got \"\(value)\"")
+                }
+            case .utf8String:
+                attribute = .init(type: type, utf8String: value)
+            }
+            rdns.append(RelativeDistinguishedName(attribute))
         }
+        self.init(rdns)
     }
 }
 
 /// The PKCS#10 request and the self-signed certificate that signs the SCEP
 /// message for a new key (RFC 8894 §2.3).
+///
+/// The CSR is always signed by the new key (proof of possession). The self-signed
+/// certificate is the new key's too, unless that key cannot receive the reply (an EC
+/// key: SCEP replies use RSA key transport): then it is `envelopeSigner`'s, a temporary
+/// RSA key the caller keeps for this one transaction, as RFC 8894 §2.3 allows.
 struct PreparedRequest {
     let csrDER: [UInt8]
     let signerCertificate: Certificate
@@ -98,8 +102,9 @@ struct PreparedRequest {
     /// What the extensionRequest asks for.
     let extensions: Certificate.Extensions
 
-    static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner, now: Date) async throws -> PreparedRequest {
-        let subject = try spec.distinguishedName()
+    static func make(spec: CertificateRequestSpec, challenge: String?, signer: EnrollmentKeySigner,
+                     envelopeSigner: EnrollmentKeySigner? = nil, now: Date) async throws -> PreparedRequest {
+        let subject = spec.subject
         var attributes = CertificateSigningRequest.Attributes()
         if let challenge {
             attributes.insert(try challengePasswordAttribute(challenge))
@@ -109,11 +114,11 @@ struct PreparedRequest {
         let privateKey = Certificate.PrivateKey(signer)
         let csr = try CertificateSigningRequest(
             version: .v1, subject: subject, privateKey: privateKey, attributes: attributes,
-            signatureAlgorithm: .sha256WithRSAEncryption)
+            signatureAlgorithm: signer.defaultSignatureAlgorithm)
         var serializer = DER.Serializer()
         try serializer.serialize(csr)
 
-        let signerCertificate = try await makeSignerCertificate(subject: subject, signer: signer, now: now)
+        let signerCertificate = try await makeSignerCertificate(subject: subject, signer: envelopeSigner ?? signer, now: now)
         return PreparedRequest(csrDER: serializer.serializedBytes, signerCertificate: signerCertificate, subject: subject,
                                extensions: extensions)
     }
@@ -140,7 +145,7 @@ struct PreparedRequest {
             publicKey: signer.publicKey,
             notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(30 * 86_400),
             issuer: subject, subject: subject,
-            signatureAlgorithm: .sha256WithRSAEncryption, extensions: extensions,
+            signatureAlgorithm: signer.defaultSignatureAlgorithm, extensions: extensions,
             issuerPrivateKey: Certificate.PrivateKey(signer))
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// Lets swift-certificates sign CSRs and certificates with an `EnrollmentKey`
@@ -18,17 +18,30 @@ struct EnrollmentKeySigner: CustomPrivateKey {
         }
     }
 
-    var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .sha256WithRSAEncryption }
+    /// RSA keys sign with SHA-256; EC keys with the hash that matches the curve.
+    var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm {
+        switch key.algorithm {
+        case .rsa: return .sha256WithRSAEncryption
+        case .ec(.p256): return .ecdsaWithSHA256
+        case .ec(.p384): return .ecdsaWithSHA384
+        }
+    }
     var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] {
-        [.sha256WithRSAEncryption, .sha384WithRSAEncryption, .sha512WithRSAEncryption]
+        switch key.algorithm {
+        case .rsa: return [.sha256WithRSAEncryption, .sha384WithRSAEncryption, .sha512WithRSAEncryption]
+        case .ec: return [.ecdsaWithSHA256, .ecdsaWithSHA384, .ecdsaWithSHA512]
+        }
     }
 
     func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature {
+        guard supportedSignatureAlgorithms.contains(signatureAlgorithm) else {
+            throw SCEPError(.unsupportedAlgorithm, "an \(key.algorithm) key cannot sign with \(signatureAlgorithm)")
+        }
         let digestAlgorithm: DigestAlgorithm
         switch signatureAlgorithm {
-        case .sha256WithRSAEncryption: digestAlgorithm = .sha256
-        case .sha384WithRSAEncryption: digestAlgorithm = .sha384
-        case .sha512WithRSAEncryption: digestAlgorithm = .sha512
+        case .sha256WithRSAEncryption, .ecdsaWithSHA256: digestAlgorithm = .sha256
+        case .sha384WithRSAEncryption, .ecdsaWithSHA384: digestAlgorithm = .sha384
+        case .sha512WithRSAEncryption, .ecdsaWithSHA512: digestAlgorithm = .sha512
         default: throw SCEPError(.unsupportedAlgorithm, "cannot sign with \(signatureAlgorithm)")
         }
         let digest = try CryptoPrimitives.digest(digestAlgorithm, Array(bytes))

@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// An outgoing SCEP pkiMessage (RFC 8894 §3):

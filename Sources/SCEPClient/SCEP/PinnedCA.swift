@@ -1,6 +1,6 @@
 import Foundation
 import SwiftASN1
-import TPMKeys
+import KeyInterface
 import X509
 
 /// What the administrator pinned: the intermediate CA (the MDM's "trusted certificate
@@ -15,6 +15,10 @@ public struct PinnedCA: Sendable {
     /// Lowercase hex SHA-256 fingerprints from `ra_pin_sha256`: RA certificates trusted
     /// for the request envelope and reply signatures without an RA purpose.
     public let raFingerprints: [String]
+    /// Next CA certificates the server announced (GetNextCACert, verified against this pin
+    /// when they were stored): trusted as if pinned wherever the server presents them, so
+    /// a planned CA rollover needs no config change on the day (`addingCandidates`).
+    public private(set) var candidateCertificates: [Certificate] = []
 
     public init(pinnedCertificates: [Certificate], fingerprints: [String], raFingerprints: [String] = []) throws {
         let normalized = fingerprints.map(PinnedCA.normalizeFingerprint)
@@ -64,9 +68,35 @@ public struct PinnedCA: Sendable {
         text.lowercased().filter { $0.isHexDigit }
     }
 
+    /// The pin with announced next CA certificates added as candidates.
+    public func addingCandidates(_ certificates: [Certificate]) -> PinnedCA {
+        var copy = self
+        copy.candidateCertificates += certificates.filter { !copy.candidateCertificates.contains($0) }
+        return copy
+    }
+
+    /// Whether `certificate` is trusted only as an announced candidate, not by the configuration.
+    public func isCandidateOnly(_ certificate: Certificate) -> Bool {
+        candidateCertificates.contains(certificate) && !configuredAnchors(among: [certificate]).contains(certificate)
+    }
+
+    /// Whether one of `certificates` is a pinned CA (configured, or a candidate): for a live
+    /// chain, whether its CA is one the administrator trusts (old or new during a change).
+    public func pinsOne(of certificates: [Certificate]) -> Bool {
+        anchors(among: certificates).contains { certificates.contains($0) }
+    }
+
     /// The trust anchors: pinned file certificates, plus any server certificate whose
-    /// fingerprint is pinned.
+    /// fingerprint is pinned, plus candidates the server presents.
     func anchors(among serverCertificates: [Certificate]) -> [Certificate] {
+        var anchors = configuredAnchors(among: serverCertificates)
+        for candidate in candidateCertificates where serverCertificates.contains(candidate) && !anchors.contains(candidate) {
+            anchors.append(candidate)
+        }
+        return anchors
+    }
+
+    private func configuredAnchors(among serverCertificates: [Certificate]) -> [Certificate] {
         var anchors = pinnedCertificates.filter { fingerprints.isEmpty || fingerprints.contains(Self.fingerprint(of: $0)) }
         if pinnedCertificates.isEmpty {
             anchors = serverCertificates.filter { fingerprints.contains(Self.fingerprint(of: $0)) }

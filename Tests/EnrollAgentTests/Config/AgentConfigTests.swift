@@ -1,3 +1,5 @@
+import KeyInterface
+import X509
 import XCTest
 @testable import EnrollAgent
 
@@ -89,7 +91,7 @@ final class AgentConfigTests: XCTestCase {
         expected.keyType = .rsa
         expected.keyBits = 2048
         expected.tcti = "device:/dev/tpmrm0"
-        expected.extendedKeyUsage = ExtendedKeyUsageSpec(oids: ["1.3.6.1.5.5.7.3.2"])
+        expected.extendedKeyUsage = [.clientAuth]
         expected.variables = ["UserPrincipalName": "host01@example.com"]
 
         // Lines as written in the example above.
@@ -112,8 +114,8 @@ final class AgentConfigTests: XCTestCase {
         XCTAssertEqual(profile.keyType, .rsa)
         XCTAssertEqual(profile.keyBits, 2048)
         XCTAssertEqual(profile.tcti, "device:/dev/tpmrm0")
-        XCTAssertEqual(profile.keyUsage, [.digitalSignature, .keyEncipherment])
-        XCTAssertEqual(profile.extendedKeyUsage.oids, [ExtendedKeyUsageSpec.clientAuth])
+        XCTAssertEqual(profile.keyUsage, KeyUsage(digitalSignature: true, keyEncipherment: true))
+        XCTAssertEqual(profile.extendedKeyUsage, [.clientAuth])
         XCTAssertEqual(profile.certificatePolicies, [])
         XCTAssertNil(profile.renewBefore)
         XCTAssertNil(profile.renewJitter)
@@ -184,10 +186,10 @@ final class AgentConfigTests: XCTestCase {
         XCTAssertEqual(profile.keyStorage, .software)
         XCTAssertEqual(profile.keyBits, 3072)
         XCTAssertEqual(profile.tcti, "swtpm:host=127.0.0.1,port=2321")
-        XCTAssertEqual(profile.keyUsage, [.digitalSignature])
-        XCTAssertEqual(profile.extendedKeyUsage.oids,
-                       ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1", "1.3.6.1.4.1.311.20.2.2", "1.2.3.4"])
-        XCTAssertEqual(profile.certificatePolicies, ["1.3.6.1.4.1.311.21.8.1", "2.23.140.1.2.1"])
+        XCTAssertEqual(profile.keyUsage, KeyUsage(digitalSignature: true))
+        XCTAssertEqual(profile.extendedKeyUsage,
+                       [.clientAuth, .serverAuth, ExtendedKeyUsageName.smartcardLogon, .init(oid: [1, 2, 3, 4])])
+        XCTAssertEqual(profile.certificatePolicies, [[1, 3, 6, 1, 4, 1, 311, 21, 8, 1], [2, 23, 140, 1, 2, 1]])
         XCTAssertEqual(profile.renewBefore, 30 * 86_400)
         XCTAssertEqual(profile.renewJitter, 5400)
         XCTAssertEqual(profile.renewalMode, .renewalReq)
@@ -240,7 +242,7 @@ final class AgentConfigTests: XCTestCase {
             ("key_bits = \"2048\"", "profile.device.key_bits", "expected an integer, got a string"),
             ("key_storage = \"tmp\"", "profile.device.key_storage",
              "expected \"tpm\", \"tpm-preferred\" or \"software\", got \"tmp\"; did you mean \"tpm\"?"),
-            ("key_type = \"ec\"", "profile.device.key_type", "only \"rsa\" is supported for now"),
+            ("key_type = \"dsa\"", "profile.device.key_type", "expected \"rsa\" or \"ec\", got \"dsa\""),
             ("renewal_mode = \"renew\"", "profile.device.renewal_mode", "\"auto\", \"renewalreq\" or \"pkcsreq\""),
             ("content_encryption = \"des3\"", "profile.device.content_encryption", "\"aes128\" or \"aes256\""),
             ("reuse_key = \"yes\"", "profile.device.reuse_key", "expected true or false, got a string"),
@@ -366,6 +368,30 @@ final class AgentConfigTests: XCTestCase {
         for (challenge, key, line, fragment) in cases {
             assertSingleProblem(minimalProfile(challenge: challenge), key: key, line: line, contains: fragment)
         }
+    }
+
+    /// key_type / ec_curve: what each combination asks for, and what is refused.
+    func testKeyTypeScenarios() throws {
+        let cases: [(extra: String, expected: KeyAlgorithm)] = [
+            ("", .rsa(bits: 2048)),
+            ("key_bits = 3072", .rsa(bits: 3072)),
+            ("key_type = \"ec\"", .ec(.p256)),
+            ("key_type = \"ec\"\nec_curve = \"P-384\"", .ec(.p384)),
+            ("key_type = \"rsa\"\nec_curve = \"P-384\"", .rsa(bits: 2048)),
+            ("key_type = \"ec\"\nrenewal_mode = \"pkcsreq\"", .ec(.p256)),
+        ]
+        for (extra, expected) in cases {
+            guard case .success(let config) = AgentConfig.decode(minimalProfile(extra: extra), path: "config.toml") else {
+                XCTFail("does not load: \(extra)"); continue
+            }
+            XCTAssertEqual(config.profiles.first?.keyAlgorithm, expected, extra)
+        }
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ecdsa\""), key: "profile.device.key_type", line: 5,
+                            contains: "expected \"rsa\" or \"ec\", got \"ecdsa\"")
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ec\"\nec_curve = \"P-521\""), key: "profile.device.ec_curve", line: 6,
+                            contains: "expected \"P-256\" or \"P-384\", got \"P-521\"")
+        assertSingleProblem(minimalProfile(extra: "key_type = \"ec\"\nrenewal_mode = \"renewalreq\""), key: "profile.device.renewal_mode",
+                            line: 6, contains: "\"renewalreq\" cannot renew an EC certificate")
     }
 
     func testVariablesProblems() {

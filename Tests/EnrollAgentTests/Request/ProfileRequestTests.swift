@@ -31,8 +31,9 @@ final class ProfileRequestTests: XCTestCase {
         let spec = try ProfileRequest.spec(for: profile, host: tree.host, endpointVariables: [
             "UserPrincipalName": "jane.doe@contoso.com", "GivenName": "Jane", "SurName": "Doe"])
         XCTAssertEqual(spec.keyUsage, KeyUsage(digitalSignature: true))
-        XCTAssertEqual(spec.subject.map(\.oid), ["2.5.4.5", "2.5.4.4", "2.5.4.42", "2.5.4.3"])
-        XCTAssertEqual(spec.subject.map(\.value), ["PF2ABCDE", "Doe", "Jane", "jane.doe@contoso.com"])
+        XCTAssertEqual(spec.subject, try DistinguishedName(subjectAttributes: [
+            (type: [2, 5, 4, 5], value: "PF2ABCDE"), (type: [2, 5, 4, 4], value: "Doe"),
+            (type: [2, 5, 4, 42], value: "Jane"), (type: [2, 5, 4, 3], value: "jane.doe@contoso.com")]))
         XCTAssertEqual(spec.dnsNames, ["host01.corp.example.com"])
         let keyUsage = try XCTUnwrap(try spec.extensions().keyUsage)
         XCTAssertEqual(keyUsage, KeyUsage(digitalSignature: true), "nothing forces keyEncipherment into the request")

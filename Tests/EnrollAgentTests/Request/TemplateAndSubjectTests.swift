@@ -274,9 +274,8 @@ final class SubjectAttributeTypeTests: XCTestCase {
         let subject = try SubjectName.parse(
             "CN=jane.doe@contoso.com,G=Jane,SN=Doe,E=jane.doe@contoso.com,OU=Mobile,O=Finance Group,L=Redmond,S=Washington,C=US,"
             + "SERIALNUMBER=PF2ABCDE,DC=com")
-        let spec = CertificateRequestSpec(subject: subject.attributesInEncodingOrder.map { (oid: $0.oid, value: $0.value) })
         var serializer = DER.Serializer()
-        try serializer.serialize(try spec.distinguishedName())
+        try serializer.serialize(try subject.distinguishedName())
         let expected = "3081e631133011060a0992268993f22c6401191603636f6d3111300f060355040513085046324142434445"
             + "310b30090603550406130255533113301106035504080c0a57617368696e67746f6e3110300e06035504070c07"
             + "5265646d6f6e6431163014060355040a0c0d46696e616e63652047726f7570310f300d060355040b0c064d6f62"
