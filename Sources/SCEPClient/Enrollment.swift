@@ -115,12 +115,14 @@ public struct SCEPEnrollment: Sendable {
             throw SCEPError(.invalidRequest,
                             "a RenewalReq is signed by the current certificate's key and its reply encrypted to it; an \(current.key.algorithm) key cannot receive RSA key transport: renew with a PKCSReq")
         }
-        let usedEnvelopeKey = current == nil && !newKey.algorithm.canDecryptEnvelopes ? envelopeKey : nil
+        // The key that signs the pkiMessage of a PKCSReq and receives the reply, when the new key cannot.
+        var usedEnvelopeKey: (any EnrollmentKey)?
         if current == nil, !newKey.algorithm.canDecryptEnvelopes {
             guard let envelopeKey, envelopeKey.algorithm.canDecryptEnvelopes else {
                 throw SCEPError(.invalidRequest,
                                 "an \(newKey.algorithm) key cannot receive the SCEP reply (RSA key transport): the request needs a temporary RSA envelope key")
             }
+            usedEnvelopeKey = envelopeKey
         }
         let signer = try EnrollmentKeySigner(newKey)
         let request = try await PreparedRequest.make(spec: spec, challenge: challenge, signer: signer,

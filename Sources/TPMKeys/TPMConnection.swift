@@ -239,50 +239,42 @@ final class TPMConnection {
 
     /// RSASSA-PKCS1-v1_5 signature over a precomputed digest.
     func signRSASSA(key: ESYS_TR, digest: [UInt8], hashAlgorithm: TPM2_ALG_ID) throws -> [UInt8] {
+        var scheme = TPMT_SIG_SCHEME()
+        scheme.scheme = TPM2_ALG_RSASSA
+        scheme.details.rsassa.hashAlg = hashAlgorithm
+        let sig = try sign(key: key, digest: digest, scheme: scheme, context: "signing with the TPM key").signature.rsassa.sig
+        return TSS2Buffer.bytes(of: sig.buffer, count: Int(sig.size))
+    }
+
+    /// ECDSA signature over a precomputed digest: the TPM's r and s, unsigned big-endian.
+    func signECDSA(key: ESYS_TR, digest: [UInt8], hashAlgorithm: TPM2_ALG_ID) throws -> (r: [UInt8], s: [UInt8]) {
+        var scheme = TPMT_SIG_SCHEME()
+        scheme.scheme = TPM2_ALG_ECDSA
+        scheme.details.ecdsa.hashAlg = hashAlgorithm
+        let ecdsa = try sign(key: key, digest: digest, scheme: scheme, context: "signing with the TPM key (ECDSA)").signature.ecdsa
+        return (TSS2Buffer.bytes(of: ecdsa.signatureR.buffer, count: Int(ecdsa.signatureR.size)),
+                TSS2Buffer.bytes(of: ecdsa.signatureS.buffer, count: Int(ecdsa.signatureS.size)))
+    }
+
+    /// TPM2_Sign of a precomputed digest with `scheme`; the signature copied out of ESYS's memory.
+    private func sign(key: ESYS_TR, digest: [UInt8], scheme: TPMT_SIG_SCHEME, context: String) throws -> TPMT_SIGNATURE {
         var tpmDigest = TPM2B_DIGEST()
         guard TSS2Buffer.copy(digest, into: &tpmDigest.buffer) else {
             throw TPMError(.invalidInput, "a \(digest.count)-byte digest does not fit a TPM2B_DIGEST", tcti: tcti.raw)
         }
         tpmDigest.size = UInt16(digest.count)
-        var scheme = TPMT_SIG_SCHEME()
-        scheme.scheme = TPM2_ALG_RSASSA
-        scheme.details.rsassa.hashAlg = hashAlgorithm
+        var scheme = scheme
         // A NULL ticket: the key is not restricted, so the TPM signs any digest.
         var validation = TPMT_TK_HASHCHECK()
         validation.tag = TPM2_ST_HASHCHECK
         validation.hierarchy = TPM2_RH_NULL
         var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
         defer { Esys_Free(signature) }
-        try call("Esys_Sign", context: "signing with the TPM key") {
+        try call("Esys_Sign", context: context) {
             Esys_Sign($0, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &tpmDigest, &scheme, &validation, &signature)
         }
         guard let signature else { throw missingOutput("Esys_Sign") }
-        let sig = signature.pointee.signature.rsassa.sig
-        return TSS2Buffer.bytes(of: sig.buffer, count: Int(sig.size))
-    }
-
-    /// ECDSA signature over a precomputed digest: the TPM's r and s, unsigned big-endian.
-    func signECDSA(key: ESYS_TR, digest: [UInt8], hashAlgorithm: TPM2_ALG_ID) throws -> (r: [UInt8], s: [UInt8]) {
-        var tpmDigest = TPM2B_DIGEST()
-        guard TSS2Buffer.copy(digest, into: &tpmDigest.buffer) else {
-            throw TPMError(.invalidInput, "a \(digest.count)-byte digest does not fit a TPM2B_DIGEST", tcti: tcti.raw)
-        }
-        tpmDigest.size = UInt16(digest.count)
-        var scheme = TPMT_SIG_SCHEME()
-        scheme.scheme = TPM2_ALG_ECDSA
-        scheme.details.ecdsa.hashAlg = hashAlgorithm
-        var validation = TPMT_TK_HASHCHECK()
-        validation.tag = TPM2_ST_HASHCHECK
-        validation.hierarchy = TPM2_RH_NULL
-        var signature: UnsafeMutablePointer<TPMT_SIGNATURE>?
-        defer { Esys_Free(signature) }
-        try call("Esys_Sign", context: "signing with the TPM key (ECDSA)") {
-            Esys_Sign($0, key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &tpmDigest, &scheme, &validation, &signature)
-        }
-        guard let signature else { throw missingOutput("Esys_Sign") }
-        let ecdsa = signature.pointee.signature.ecdsa
-        return (TSS2Buffer.bytes(of: ecdsa.signatureR.buffer, count: Int(ecdsa.signatureR.size)),
-                TSS2Buffer.bytes(of: ecdsa.signatureS.buffer, count: Int(ecdsa.signatureS.size)))
+        return signature.pointee
     }
 
     /// RSAES-PKCS1-v1_5 decryption with an empty label.

@@ -22,19 +22,6 @@ final class CARolloverEndToEndTests: XCTestCase {
 
     override func tearDown() { workspace = nil }
 
-    private var store: ProfileStore { ProfileStore(readingFrom: workspace.profileDirectory) }
-
-    private func liveCertificate() throws -> Certificate {
-        let generation = try XCTUnwrap(try store.liveGeneration())
-        return try Certificate(pemEncoded: try store.readBundle(of: generation).certificatePEM)
-    }
-
-    private func statusJSON(_ config: String) throws -> [String: Any] {
-        let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
-        XCTAssertEqual(status.exitCode, 0, status.transcript)
-        return try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first, status.transcript)
-    }
-
     private func nextCAFetches(_ server: TestSCEPServer) -> Int { server.operations.filter { $0 == "GetNextCACert" }.count }
 
     func testAnAnnouncedNextCAIsTrustedFromTheRolloverAndTheRenewalAfterItIsAPKCSReq() throws {
@@ -51,19 +38,19 @@ final class CARolloverEndToEndTests: XCTestCase {
         XCTAssertTrue(enroll.standardError.contains("the SCEP server announces its next CA"), enroll.transcript)
         XCTAssertTrue(enroll.standardError.contains(newSHA), enroll.transcript)
         XCTAssertEqual(nextCAFetches(server), 1)
-        XCTAssertEqual(try liveCertificate().issuer, old.subject)
-        let record = try XCTUnwrap(try store.loadNextCA())
+        XCTAssertEqual(try workspace.liveCertificate().issuer, old.subject)
+        let record = try XCTUnwrap(try workspace.store.loadNextCA())
         XCTAssertEqual(record.candidates.map(\.sha256), [newSHA])
         XCTAssertEqual(record.candidates.first?.announcedWhileCA, oldSHA)
         XCTAssertEqual(record.candidates.first?.signedBy, oldSHA)
         XCTAssertNil(record.candidates.first?.inUseSince)
         XCTAssertTrue(record.serverOffersNextCA)
         var info = stat()
-        XCTAssertEqual(stat(store.nextCAPath, &info), 0)
+        XCTAssertEqual(stat(workspace.store.nextCAPath, &info), 0)
         XCTAssertEqual(info.st_mode & 0o777, 0o644, "public material")
 
         // status and ca-info show it.
-        let announced = try XCTUnwrap((try statusJSON(config)["nextCA"] as? [[String: Any]])?.first)
+        let announced = try XCTUnwrap((try workspace.statusJSON(config)["nextCA"] as? [[String: Any]])?.first)
         XCTAssertEqual(announced["sha256Fingerprint"] as? String, newSHA)
         XCTAssertNil(announced["inUseSince"])
         let text = try AgentProcess.run(arguments: ["status"], config: config)
@@ -100,10 +87,10 @@ final class CARolloverEndToEndTests: XCTestCase {
         XCTAssertTrue(rolled.standardError.contains("renewing with a PKCSReq and a fresh challenge"), rolled.transcript)
         XCTAssertEqual(server.pkiOperations.map(\.messageType), [.pkcsReq, .pkcsReq])
         XCTAssertEqual(workspace.challengesSpent, 2, "a fresh challenge")
-        let renewed = try liveCertificate()
+        let renewed = try workspace.liveCertificate()
         XCTAssertEqual(renewed.issuer, next.subject)
         XCTAssertTrue(next.certificate.publicKey.isValidSignature(renewed.signature, for: renewed))
-        XCTAssertNotNil(try store.loadNextCA()?.candidates.first?.inUseSince)
+        XCTAssertNotNil(try workspace.store.loadNextCA()?.candidates.first?.inUseSince)
         let after = try AgentProcess.run(arguments: ["status"], config: config)
         print("--- rollover test: status (after the rollover) ---\n\(after.standardOutput)\n--- end ---")
         XCTAssertTrue(after.standardOutput.contains("in use since"), after.transcript)
@@ -117,7 +104,7 @@ final class CARolloverEndToEndTests: XCTestCase {
         XCTAssertEqual(again.exitCode, 0, again.transcript)
         XCTAssertFalse(again.standardError.contains("CA rollover"), "logged once: \(again.transcript)")
         XCTAssertEqual(server.pkiOperations.last?.messageType, .renewalReq)
-        XCTAssertEqual(try liveCertificate().issuer, next.subject)
+        XCTAssertEqual(try workspace.liveCertificate().issuer, next.subject)
     }
 
     /// Signed by another key (the rogue CA, its certificate embedded): a warning, and
@@ -136,16 +123,16 @@ final class CARolloverEndToEndTests: XCTestCase {
         XCTAssertTrue(enroll.standardError.contains("the server's GetNextCACert answer is not used"), enroll.transcript)
         XCTAssertTrue(enroll.standardError.contains("Rogue CA"), enroll.transcript)
         XCTAssertTrue(enroll.standardError.contains("the candidate pins are unchanged"), enroll.transcript)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: store.nextCAPath), "nothing recorded")
-        XCTAssertNil(try statusJSON(config)["nextCA"])
-        let generation = try store.liveGeneration()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workspace.store.nextCAPath), "nothing recorded")
+        XCTAssertNil(try workspace.statusJSON(config)["nextCA"])
+        let generation = try workspace.store.liveGeneration()
 
         server.switchToNextCA()
         let renew = try AgentProcess.run(arguments: ["renew", "--force"], config: config)
         XCTAssertNotEqual(renew.exitCode, 0, renew.transcript)
         XCTAssertTrue(renew.standardError.contains("is or chains to the pinned CA"), renew.transcript)
         XCTAssertEqual(server.pkiOperations.count, 1, "nothing was sent to the unpinned CA")
-        XCTAssertEqual(try store.liveGeneration(), generation)
+        XCTAssertEqual(try workspace.store.liveGeneration(), generation)
         let check = try AgentProcess.run(arguments: ["check-config", "--contact-server"], config: config)
         XCTAssertNotEqual(check.exitCode, 0, check.transcript)
         XCTAssertTrue(check.standardOutput.contains("not presented by the server today"), check.transcript)

@@ -26,10 +26,6 @@ final class ECKeyEnrollmentTests: XCTestCase {
         try workspace.config(for: server, keyStorage: keyStorage, extra: ["key_type = \"ec\"", "ec_curve = \"\(curve)\""] + extra)
     }
 
-    private func liveCertificate() throws -> Certificate {
-        try Certificate(pemEncoded: try String(contentsOfFile: livePath + "/cert.pem", encoding: .utf8))
-    }
-
     /// openssl's view: the certificate carries an EC key on `curveName`, issued by the test
     /// CA, and key.pem is its private half; no pending transaction (nor its RSA key) is left.
     private func assertLiveKey(curveName: String, tpm: SwtpmProcess? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -62,10 +58,9 @@ final class ECKeyEnrollmentTests: XCTestCase {
             XCTAssertEqual(request.csr.map { KeyAlgorithm(publicKey: $0.publicKey) }, .ec(curve == "P-256" ? .p256 : .p384))
             XCTAssertEqual(KeyAlgorithm(publicKey: request.signerCertificate.publicKey), .rsa(bits: 2048))
 
-            let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
-            let json = try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first, status.transcript)
-            XCTAssertEqual(json["keyType"] as? String, "EC \(curve)", status.transcript)
-            XCTAssertEqual(json["keyStorage"] as? String, "software", status.transcript)
+            let json = try workspace.statusJSON(config)
+            XCTAssertEqual(json["keyType"] as? String, "EC \(curve)", "\(json)")
+            XCTAssertEqual(json["keyStorage"] as? String, "software", "\(json)")
             let text = try AgentProcess.run(arguments: ["status"], config: config)
             XCTAssertTrue(text.standardOutput.contains("EC \(curve)"), text.transcript)
 
@@ -83,13 +78,13 @@ final class ECKeyEnrollmentTests: XCTestCase {
         defer { server.stop() }
         let config = try ecConfig(server, curve: "P-256")
         XCTAssertEqual(try AgentProcess.run(arguments: ["enroll"], config: config).exitCode, 0)
-        let first = try liveCertificate()
+        let first = try workspace.liveCertificate()
         let renew = try AgentProcess.run(arguments: ["renew", "--force"], config: config)
         XCTAssertEqual(renew.exitCode, 0, renew.transcript)
         XCTAssertTrue(renew.standardError.contains("renewing the EC P-256 certificate with a PKCSReq"), renew.transcript)
         XCTAssertEqual(server.pkiOperations.map(\.messageType), [.pkcsReq, .pkcsReq])
         XCTAssertEqual(workspace.challengesSpent, 2)
-        XCTAssertNotEqual(try liveCertificate().publicKey, first.publicKey, "a new key")
+        XCTAssertNotEqual(try workspace.liveCertificate().publicKey, first.publicKey, "a new key")
         try assertLiveKey(curveName: "prime256v1")
     }
 
@@ -105,10 +100,9 @@ final class ECKeyEnrollmentTests: XCTestCase {
         XCTAssertTrue(enroll.standardError.contains("creating an EC P-256 key in the TPM"), enroll.transcript)
         XCTAssertTrue(try String(contentsOfFile: livePath + "/key.pem", encoding: .utf8).hasPrefix("-----BEGIN TSS2 PRIVATE KEY-----"))
         try assertLiveKey(curveName: "prime256v1", tpm: tpm)
-        let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
-        let json = try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first, status.transcript)
-        XCTAssertEqual(json["keyType"] as? String, "EC P-256", status.transcript)
-        XCTAssertEqual(json["keyStorage"] as? String, "tpm", status.transcript)
+        let json = try workspace.statusJSON(config)
+        XCTAssertEqual(json["keyType"] as? String, "EC P-256", "\(json)")
+        XCTAssertEqual(json["keyStorage"] as? String, "tpm", "\(json)")
 
         let directory = try TemporaryDirectory(prefix: "ec-tls")
         defer { directory.remove() }
@@ -140,7 +134,7 @@ final class ECKeyEnrollmentTests: XCTestCase {
         XCTAssertEqual(second.exitCode, 0, second.transcript)
         XCTAssertEqual(server.pkiOperations.map(\.messageType), [.pkcsReq, .certPoll])
         XCTAssertEqual(workspace.challengesSpent, 1)
-        XCTAssertEqual(KeyAlgorithm(publicKey: try liveCertificate().publicKey), .ec(.p384))
+        XCTAssertEqual(KeyAlgorithm(publicKey: try workspace.liveCertificate().publicKey), .ec(.p384))
         // Both messages were signed by the temporary key, not by the EC key they certify.
         XCTAssertTrue(server.pkiOperations.allSatisfy { KeyAlgorithm(publicKey: $0.signerCertificate.publicKey) == .rsa(bits: 2048) })
         try assertLiveKey(curveName: "secp384r1")

@@ -23,19 +23,6 @@ final class RevocationEndToEndTests: XCTestCase {
 
     override func tearDown() { workspace = nil }
 
-    private var store: ProfileStore { ProfileStore(readingFrom: workspace.profileDirectory) }
-
-    private func liveCertificate() throws -> Certificate {
-        let generation = try XCTUnwrap(try store.liveGeneration())
-        return try Certificate(pemEncoded: try store.readBundle(of: generation).certificatePEM)
-    }
-
-    private func statusJSON(_ config: String) throws -> [String: Any] {
-        let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
-        XCTAssertEqual(status.exitCode, 0, status.transcript)
-        return try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first, status.transcript)
-    }
-
     // MARK: - Revoked
 
     func testARevokedCertificateIsReplacedWithAFreshPKCSReqAndANewKey() throws {
@@ -44,7 +31,7 @@ final class RevocationEndToEndTests: XCTestCase {
         let config = try workspace.config(for: server, extra: ["revocation_check_interval = \"0s\""])
         let enroll = try AgentProcess.run(arguments: ["enroll"], config: config)
         XCTAssertEqual(enroll.exitCode, 0, enroll.transcript)
-        let first = try liveCertificate()
+        let first = try workspace.liveCertificate()
         XCTAssertEqual(try CRLDistributionPoints(of: first)?.uris, [server.crlURL])
         XCTAssertEqual(server.crl.fetchCount, 0, "enroll does not check the CRL")
 
@@ -54,10 +41,10 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertTrue(clean.standardError.contains("the certificate is not revoked"), clean.transcript)
         XCTAssertEqual(server.crl.fetchCount, 1)
         XCTAssertEqual(server.pkiOperations.count, 1)
-        let cached = try XCTUnwrap(try store.loadCRL())
+        let cached = try XCTUnwrap(try workspace.store.loadCRL())
         XCTAssertTrue(try CertificateRevocationList(derEncoded: cached).isSigned(by: server.ca.certificate))
         var info = stat()
-        XCTAssertEqual(stat(store.crlCachePath, &info), 0)
+        XCTAssertEqual(stat(workspace.store.crlCachePath, &info), 0)
         XCTAssertEqual(info.st_mode & 0o777, 0o644)
 
         server.crl.revoke(first.serialNumber, reason: .keyCompromise)
@@ -78,10 +65,10 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertEqual(request.signerCertificate.subject, request.signerCertificate.issuer, "signed by a self-signed certificate, not by the revoked one")
         XCTAssertNotEqual(request.signerCertificate.serialNumber, first.serialNumber)
 
-        let second = try liveCertificate()
+        let second = try workspace.liveCertificate()
         XCTAssertNotEqual(second.serialNumber, first.serialNumber)
         XCTAssertNotEqual(second.publicKey, first.publicKey, "a new key")
-        let status = try statusJSON(config)
+        let status = try workspace.statusJSON(config)
         XCTAssertEqual(status["state"] as? String, "valid")
         XCTAssertEqual((status["certificate"] as? [String: Any])?["serial"] as? String, CertificateText.serial(second))
     }
@@ -91,8 +78,8 @@ final class RevocationEndToEndTests: XCTestCase {
         defer { server.stop() }
         let config = try workspace.config(for: server, extra: ["on_revoked = \"report\"", "revocation_check_interval = \"0s\""])
         XCTAssertEqual(try AgentProcess.run(arguments: ["enroll"], config: config).exitCode, 0)
-        let first = try liveCertificate()
-        let generation = try store.liveGeneration()
+        let first = try workspace.liveCertificate()
+        let generation = try workspace.store.liveGeneration()
         let revokedAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down) - 30)
         server.crl.revoke(first.serialNumber, reason: .cessationOfOperation, at: revokedAt)
 
@@ -100,9 +87,9 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertEqual(renew.exitCode, 0, renew.transcript)
         XCTAssertTrue(renew.standardError.contains("it stays installed (on_revoked = \"report\")"), renew.transcript)
         XCTAssertEqual(server.pkiOperations.count, 1, "nothing was requested")
-        XCTAssertEqual(try store.liveGeneration(), generation)
+        XCTAssertEqual(try workspace.store.liveGeneration(), generation)
 
-        let status = try statusJSON(config)
+        let status = try workspace.statusJSON(config)
         XCTAssertEqual(status["state"] as? String, "revoked")
         let revocation = try XCTUnwrap(status["revocation"] as? [String: Any])
         XCTAssertEqual(revocation["reason"] as? String, "cessationOfOperation")
@@ -120,20 +107,20 @@ final class RevocationEndToEndTests: XCTestCase {
         XCTAssertTrue(later.standardError.contains("no CRL could be fetched"), later.transcript)
         XCTAssertTrue(later.standardError.contains("HTTP 503"), later.transcript)
         XCTAssertTrue(later.standardError.contains("the cached CRL was used"), later.transcript)
-        var after = try statusJSON(config)
+        var after = try workspace.statusJSON(config)
         XCTAssertEqual(after["state"] as? String, "revoked")
         XCTAssertEqual((after["revocation"] as? [String: Any])?["lastResult"] as? String, "revoked")
         XCTAssertTrue(((after["revocation"] as? [String: Any])?["cause"] as? String)?.contains("cached CRL") ?? false, "\(after)")
 
         // Without a usable cache either, a check gives no verdict and still forgets nothing.
-        try FileManager.default.removeItem(atPath: store.crlCachePath)
+        try FileManager.default.removeItem(atPath: workspace.store.crlCachePath)
         let blind = try AgentProcess.run(arguments: ["renew"], config: config)
         XCTAssertEqual(blind.exitCode, 0, blind.transcript)
         XCTAssertTrue(blind.standardError.contains("the revocation check failed; the certificate stays installed"), blind.transcript)
-        after = try statusJSON(config)
+        after = try workspace.statusJSON(config)
         XCTAssertEqual(after["state"] as? String, "revoked")
         XCTAssertEqual((after["revocation"] as? [String: Any])?["lastResult"] as? String, "unavailable")
-        XCTAssertEqual(try store.liveGeneration(), generation)
+        XCTAssertEqual(try workspace.store.liveGeneration(), generation)
     }
 
     /// The daemon wakes up for the next check (not only for the renewal, weeks away): with
@@ -157,14 +144,14 @@ final class RevocationEndToEndTests: XCTestCase {
             }
         }
 
-        try waitFor("the first certificate and its first check") { server.crl.fetchCount >= 1 && (try? store.liveGeneration()) != nil }
-        let first = try liveCertificate()
+        try waitFor("the first certificate and its first check") { server.crl.fetchCount >= 1 && (try? workspace.store.liveGeneration()) != nil }
+        let first = try workspace.liveCertificate()
         // The wake-up is the check's, 2 s away, not the renewal's (clamped to an hour).
         try waitFor("a short sleep") { socket.received.contains { $0.contains("next check in 1s") || $0.contains("next check in 2s") } }
         try waitFor("a second check") { server.crl.fetchCount >= 2 }
 
         server.crl.revoke(first.serialNumber, reason: .superseded)
-        try waitFor("the replacement") { (try? self.liveCertificate().serialNumber) != first.serialNumber }
+        try waitFor("the replacement") { (try? self.workspace.liveCertificate().serialNumber) != first.serialNumber }
         XCTAssertTrue(log().contains("the certificate has been revoked by the CA"), log())
         XCTAssertEqual(server.pkiOperations.map(\.messageType), [.pkcsReq, .pkcsReq], log())
         agent.send(signal: SIGTERM)
@@ -193,8 +180,8 @@ final class RevocationEndToEndTests: XCTestCase {
             let config = try workspace.config(for: server)
             XCTAssertEqual(try AgentProcess.run(arguments: ["enroll"], config: config).exitCode, 0, name)
             let store = ProfileStore(readingFrom: workspace.profileDirectory)
-            let generation = try store.liveGeneration()
-            let certificate = try Certificate(pemEncoded: try store.readBundle(of: XCTUnwrap(generation)).certificatePEM)
+            let generation = try workspace.store.liveGeneration()
+            let certificate = try Certificate(pemEncoded: try workspace.store.readBundle(of: XCTUnwrap(generation)).certificatePEM)
             // Revoked in truth: a CRL that does not verify must still not be believed either way.
             server.crl.revoke(certificate.serialNumber)
             if let answer { server.crl.answer = answer }
@@ -204,9 +191,9 @@ final class RevocationEndToEndTests: XCTestCase {
             XCTAssertTrue(renew.standardError.contains("the revocation check failed; the certificate stays installed"), "\(name)\n\(renew.transcript)")
             XCTAssertTrue(renew.standardError.contains(cause), "\(name): \(cause)\n\(renew.transcript)")
             XCTAssertFalse(renew.standardError.contains("has been revoked"), name)
-            XCTAssertEqual(try store.liveGeneration(), generation, name)
+            XCTAssertEqual(try workspace.store.liveGeneration(), generation, name)
             XCTAssertEqual(server.pkiOperations.count, 1, "\(name): nothing was requested")
-            XCTAssertNil(try store.loadCRL(), "\(name): an unusable CRL is not cached")
+            XCTAssertNil(try workspace.store.loadCRL(), "\(name): an unusable CRL is not cached")
 
             let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
             let profile = try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first)

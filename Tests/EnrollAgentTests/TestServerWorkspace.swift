@@ -1,7 +1,9 @@
+import CertStore
 import Foundation
 import Glibc
 import TestSupport
 import X509
+import XCTest
 
 @testable import SCEPTestSupport
 
@@ -34,6 +36,22 @@ final class TestServerWorkspace {
             "scep_url = \"\(server.url)\"", "ca_pin_file = \"\(appending("ca.pem"))\"",
             "subject = \"CN=host01.example.com\"", "key_storage = \"\(keyStorage)\"",
         ] + extra + ["", "[profile.challenge]", "source = \"command\"", "command = [\"\(command)\"]"]).joined(separator: "\n") + "\n"
+    }
+
+    /// The profile's store, read-only.
+    var store: ProfileStore { ProfileStore(readingFrom: profileDirectory) }
+
+    /// The installed certificate (fails the test when there is none).
+    func liveCertificate() throws -> Certificate {
+        let generation = try XCTUnwrap(try store.liveGeneration())
+        return try Certificate(pemEncoded: try store.readBundle(of: generation).certificatePEM)
+    }
+
+    /// The one profile of `status --json` under `config` (which must exit 0).
+    func statusJSON(_ config: String) throws -> [String: Any] {
+        let status = try AgentProcess.run(arguments: ["status", "--json"], config: config)
+        XCTAssertEqual(status.exitCode, 0, status.transcript)
+        return try XCTUnwrap((try status.jsonObject()["profiles"] as? [[String: Any]])?.first, status.transcript)
     }
 
     /// How often the challenge command ran.

@@ -75,32 +75,13 @@ extension ParsedCertRep {
     /// RFC 8894 §3.2.1 and §3.3.2 checks, in the order that never lets an
     /// unverified reply reach our private key.
     func verified(against expected: ReplyExpectation, events: SCEPEventHandler) throws -> VerifiedCertRep {
-        let signerCertificate = try findSigner(expected.allowedSigners)
-
+        let embedded = (signedData.certificates ?? []).compactMap { try? Certificate(derEncoded: CACertificates.bytes(of: $0)) }
+        let signerCertificate = try signerInfo.signer(among: expected.allowedSigners, embedded: embedded,
+                                                      message: "the reply", consequence: "; nothing was installed")
         // Signature over the signed attributes, then messageDigest over the content.
-        guard let digest = DigestAlgorithm(objectIdentifier: signerInfo.digestAlgorithm.algorithm) else {
-            throw SCEPError(.unsupportedAlgorithm, "the reply is signed with an unknown digest \(signerInfo.digestAlgorithm.algorithm)")
-        }
-        let signatureOID = signerInfo.signatureAlgorithm.algorithm
-        let acceptable: [ASN1ObjectIdentifier] = [OID.rsaEncryption, OID.sha1WithRSA, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA]
-        guard acceptable.contains(signatureOID) else {
-            throw SCEPError(.unsupportedAlgorithm, "the reply's signature algorithm \(signatureOID) is not RSA PKCS#1 v1.5")
-        }
-        guard let signedBytes = signerInfo.signedAttributesSignedBytes else {
-            throw SCEPError(.malformedReply, "the reply has no signed attributes")
-        }
-        let spki = try signerCertificate.publicKey.subjectPublicKeyInfoDER()
-        guard try CryptoPrimitives.verifyRSASignature(Array(signerInfo.signature.bytes), over: signedBytes, digest: digest, subjectPublicKeyInfo: spki) else {
-            throw SCEPError(.badSignature, "the reply's signature does not verify with the certificate of \(CertificatePathBuilder.name(signerCertificate)); nothing was installed")
-        }
         let content = signedData.encapsulatedContentInfo.content.map { Array($0.bytes) } ?? []
-        guard let messageDigestValue = try attributes.singleValue(OID.messageDigest),
-              let messageDigest = try? ASN1OctetString(asn1Any: messageDigestValue) else {
-            throw SCEPError(.malformedReply, "the reply has no messageDigest attribute")
-        }
-        guard Array(messageDigest.bytes) == (try CryptoPrimitives.digest(digest, content)) else {
-            throw SCEPError(.badSignature, "the reply's content does not match its signed messageDigest; nothing was installed")
-        }
+        let digest = try signerInfo.verifyRSASignature(content: content, signer: signerCertificate, requireSignedAttributes: true,
+                                                       message: "the reply", consequence: "; nothing was installed")
         // Reported only once the signature holds: a forged reply is an error, not a warning.
         if digest == .sha1 {
             events(.weakReplyAlgorithm("the server signed its reply with SHA-1"))
@@ -135,23 +116,6 @@ extension ParsedCertRep {
             let text = textAttribute(OID.scepFailInfoText)
             return .failure(failInfoValue.flatMap(FailInfo.init(rawValue:)), text: text)
         }
-    }
-
-    private func findSigner(_ allowed: [Certificate]) throws -> Certificate {
-        let matches: (Certificate) -> Bool
-        switch signerInfo.signerIdentifier {
-        case .issuerAndSerialNumber(let ias):
-            matches = { ias.matches($0) }
-        case .subjectKeyIdentifier(let ski):
-            matches = { (try? $0.extensions.subjectKeyIdentifier)?.keyIdentifier == ski }
-        }
-        if let signer = allowed.first(where: matches) { return signer }
-        let embedded = (signedData.certificates ?? []).compactMap { try? Certificate(derEncoded: CACertificates.bytes(of: $0)) }
-        if let stranger = embedded.first(where: matches) {
-            throw SCEPError(.untrustedCertificate,
-                            "the reply is signed by \(CertificatePathBuilder.name(stranger)) (issuer \(ServerText.escaped("\(stranger.issuer)"))), which is not the pinned CA, a CA on its path or a trusted RA; nothing was installed")
-        }
-        throw SCEPError(.untrustedCertificate, "the reply is signed by a certificate that is not one of the server's pinned CA/RA certificates; nothing was installed")
     }
 }
 

@@ -62,8 +62,9 @@ public struct NextCAAnnouncement: Sendable, Equatable {
         } catch {
             throw SCEPError(.malformedReply, "a certificate of the GetNextCACert reply does not parse: \(ServerText.excerpt("\(error)", limit: 200))")
         }
-        let signer = try findSigner(signerInfo, among: signers, embedded: certificates)
-        try verifySignature(signerInfo, content: signedData.encapsulatedContentInfo.content.map { Array($0.bytes) } ?? [], signer: signer)
+        let signer = try signerInfo.signer(among: signers, embedded: certificates, message: "GetNextCACert reply")
+        _ = try signerInfo.verifyRSASignature(content: signedData.encapsulatedContentInfo.content.map { Array($0.bytes) } ?? [],
+                                              signer: signer, requireSignedAttributes: false, message: "GetNextCACert reply")
 
         let currentFingerprints = Set(current.map(PinnedCA.fingerprint(of:)))
         var nextCAs: [Certificate] = []
@@ -78,46 +79,6 @@ public struct NextCAAnnouncement: Sendable, Equatable {
             }
         }
         return NextCAAnnouncement(nextCAs: nextCAs, signer: signer, ignored: ignored)
-    }
-
-    private static func findSigner(_ signerInfo: SignerInfo, among allowed: [Certificate], embedded: [Certificate]) throws -> Certificate {
-        let matches: (Certificate) -> Bool
-        switch signerInfo.signerIdentifier {
-        case .issuerAndSerialNumber(let ias): matches = { ias.matches($0) }
-        case .subjectKeyIdentifier(let ski): matches = { (try? $0.extensions.subjectKeyIdentifier)?.keyIdentifier == ski }
-        }
-        if let signer = allowed.first(where: matches) { return signer }
-        let who = embedded.first(where: matches).map { " (\(CertificatePathBuilder.name($0)), issuer \(ServerText.escaped("\($0.issuer)")))" } ?? ""
-        throw SCEPError(.untrustedCertificate,
-                        "GetNextCACert reply is signed by a certificate\(who) that is not the pinned CA, a CA on its path or a trusted RA")
-    }
-
-    /// RFC 5652 §5.4: with signed attributes the signature covers them and they carry the
-    /// content's messageDigest; without, it covers the content itself.
-    private static func verifySignature(_ signerInfo: SignerInfo, content: [UInt8], signer: Certificate) throws {
-        guard let digest = DigestAlgorithm(objectIdentifier: signerInfo.digestAlgorithm.algorithm) else {
-            throw SCEPError(.unsupportedAlgorithm, "GetNextCACert reply is signed with an unknown digest \(signerInfo.digestAlgorithm.algorithm)")
-        }
-        let rsa: [ASN1ObjectIdentifier] = [OID.rsaEncryption, OID.sha1WithRSA, OID.sha256WithRSA, OID.sha384WithRSA, OID.sha512WithRSA]
-        guard rsa.contains(signerInfo.signatureAlgorithm.algorithm) else {
-            throw SCEPError(.unsupportedAlgorithm, "GetNextCACert reply's signature algorithm \(signerInfo.signatureAlgorithm.algorithm) is not RSA PKCS#1 v1.5")
-        }
-        let signedBytes: [UInt8]
-        if let attributes = signerInfo.signedAttributes, let bytes = signerInfo.signedAttributesSignedBytes {
-            guard let value = try? attributes.singleValue(OID.messageDigest), let messageDigest = try? ASN1OctetString(asn1Any: value) else {
-                throw SCEPError(.malformedReply, "GetNextCACert reply has signed attributes without a messageDigest")
-            }
-            guard Array(messageDigest.bytes) == (try CryptoPrimitives.digest(digest, content)) else {
-                throw SCEPError(.badSignature, "GetNextCACert reply's content does not match its signed messageDigest")
-            }
-            signedBytes = bytes
-        } else {
-            signedBytes = content
-        }
-        let spki = try signer.publicKey.subjectPublicKeyInfoDER()
-        guard try CryptoPrimitives.verifyRSASignature(Array(signerInfo.signature.bytes), over: signedBytes, digest: digest, subjectPublicKeyInfo: spki) else {
-            throw SCEPError(.badSignature, "GetNextCACert reply's signature does not verify with the key of \(CertificatePathBuilder.name(signer))")
-        }
     }
 }
 
