@@ -182,6 +182,10 @@ final class StateTests: XCTestCase {
             #"{"pending": {"transactionID": "A", "messageType": "PKCSReq", "signerCertificateDER": "***", "issuerDER": "", "subjectDER": "", "keyStorage": "tpm", "startedAt": "2025-01-02T03:04:05Z"}}"#,
             #"{"version": 2, "phase": {"name": "dancing"}}"#,
             #"{"version": 2, "phase": {"name": "pending"}}"#,
+            // Found by the statefile fuzzer: a year past 9999 is a date a double cannot hold
+            // to the millisecond, so every rewrite of the file moved it.
+            #"{"version": 3, "lastErrorAt": "202160-2-2T02:11:08.123Z"}"#,
+            #"{"version": 3, "lastErrorAt": "10000-01-01T00:00:00Z"}"#,
         ]
         for text in corruptions {
             plant(text, at: store.statePath)
@@ -192,6 +196,18 @@ final class StateTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(store.statePath), "\(error)")
                 XCTAssertTrue("\(error)".contains("move it aside"), "\(error)")
             }
+        }
+    }
+
+    func testDatesAtTheEdgesOfTheRangeSurviveRewrites() throws {
+        for text in ["0001-01-01T00:00:00.000Z", "1970-01-01T00:00:00.001Z", "2026-12-02T11:36:36.999Z", "9999-12-31T23:59:59.999Z"] {
+            plant(#"{"version": 3, "lastErrorAt": "\#(text)"}"#, at: store.statePath)
+            let state = try store.loadState()
+            try store.saveState(state)
+            let written = readText(store.statePath)
+            XCTAssertTrue(written?.contains(#""lastErrorAt" : "\#(text)""#) == true, "\(text) became \(written ?? "nothing")")
+            try store.saveState(try store.loadState())
+            XCTAssertEqual(readText(store.statePath), written, "\(text) moves on a rewrite")
         }
     }
 
